@@ -1,0 +1,33 @@
+# make search : create .venv when missing, install, run the quickstart search on digits
+# make test   : create .venv when missing, install with test extras, run the whole test suite
+# make bench  : the benchmark tables (benchmarks/README.md)
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install search train test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+search: $(STAMP)
+	$(VENV)/bin/spatialsearch train --datasets digits --labels 5 --input concatenate \
+		--layers 150 100 50 --activation Sigmoid --proximity 1 --transport 10 --norm l2 \
+		--epochs 50 --save runs/train-digits
+
+train: search
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,351 @@
+"""Training configuration: flat or nested dicts -> validated, frozen dataclasses.
+
+Every user-facing key of one training run lives here, with its type, default and rule. Errors
+name the key path, the rule or allowed values, and the value received (STYLE section 4).
+This module imports neither torch nor ray: the vocabularies below are closed lists, and a test
+checks them against torch.nn / torch.optim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from difflib import get_close_matches
+from typing import Any, Literal, Mapping, get_args
+
+from spatialsearch.errors import ConfigError
+
+InputMode = Literal["sequential", "concatenate", "mix"]
+Sampler = Literal["random", "task"]
+ModelType = Literal["linear", "convolution"]
+Norm = Literal["l1", "l2"]
+
+#: dataset name -> (number of classes, image shape (C, H, W)); SPEC section 1.
+DATASETS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "MNIST": (10, (1, 28, 28)),
+    "FashionMNIST": (10, (1, 28, 28)),
+    "KMNIST": (10, (1, 28, 28)),
+    "QMNIST": (10, (1, 28, 28)),
+    "digits": (10, (1, 8, 8)),
+}
+
+#: torch.nn activation classes that take no required argument (checked against torch in tests).
+ACTIVATIONS: tuple[str, ...] = (
+    "CELU", "ELU", "GELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "Identity",
+    "LeakyReLU", "LogSigmoid", "Mish", "PReLU", "RReLU", "ReLU", "ReLU6", "SELU", "SiLU",
+    "Sigmoid", "Softplus", "Softshrink", "Softsign", "Tanh", "Tanhshrink",
+)
+
+#: torch.optim optimizers usable in a plain step() loop. Left out, deliberately: LBFGS (needs a
+#: closure), SparseAdam (sparse gradients only) and Muon (2-D parameters only).
+OPTIMIZERS: tuple[str, ...] = (
+    "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+    "RMSprop", "Rprop", "SGD",
+)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    datasets: tuple[str, ...] = ("digits",)  # dataset names, one or more tasks each
+    labels: int = 5                     # C: classes per task; task = class // C, label = class % C
+    input: InputMode = "concatenate"    # how the tasks' images reach the network (SPEC section 2)
+    sampler: Sampler = "random"         # sequential mode: tasks interleaved, or blocked by task
+    root: str = "data"                  # folder holding torchvision datasets (<root>/<Class>/raw)
+    download: bool = False              # let torchvision download missing datasets (online only)
+    validation_fraction: float = 0.1    # share of train carved (seeded) as validation split
+    test_fraction: float = 0.2          # share carved as test split, digits only (no official)
+    batch: int = 32                     # B: samples per step (SPEC says 256: see README, digits)
+
+    @property
+    def tasks_per_dataset(self) -> tuple[int, ...]:
+        """ceil(K / C) tasks for a dataset of K classes."""
+        return tuple(math.ceil(DATASETS[name][0] / self.labels) for name in self.datasets)
+
+    @property
+    def num_tasks(self) -> int:
+        """T: the total number of tasks over all datasets."""
+        return sum(self.tasks_per_dataset)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one dataset image; all datasets of a run share it."""
+        return DATASETS[self.datasets[0]][1]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) the network sees: T channels when concatenated, else the image's."""
+        channels, height, width = self.image_shape
+        if self.input == "concatenate":
+            return (channels * self.num_tasks, height, width)
+        return (channels, height, width)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    type: ModelType = "linear"          # linear: flatten + SpatialLinear; convolution: SpatialConv2d
+    layers: tuple[int, ...] = (150, 100, 50)  # h_0..h_{L-1}: hidden widths (neurons or channels)
+    activation: str = "Sigmoid"         # a torch.nn activation class name, one instance per layer
+    kernel: int = 3                     # convolution kernel size (odd; padding "same")
+    dim: int = 2                        # d: dimensions of the neuron position space
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    proximity: float = 0.0              # alpha >= 0, scales the proximity cost
+    transport: float = 0.0              # beta >= 0, scales the transport cost
+    norm: Norm = "l2"                   # f(w) = |w| (l1) or w**2 (l2) inside transport
+    where: tuple[int, ...] = ()         # spatial layer indices k in 0..L with costs; () = all
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "Adam"             # a torch.optim class name
+    lr: float = 5e-3                    # learning rate of weights and biases
+    positions_lr: float = 0.0           # learning rate of neuron positions; 0 = same as lr
+    optimizer_args: tuple[tuple[str, Any], ...] = ()  # extra keyword arguments, sorted by name
+
+    @property
+    def effective_positions_lr(self) -> float:
+        return self.positions_lr or self.lr
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    epochs: int = 50                    # passes over the training split
+    seed: int = 1                       # seeds torch, numpy and random; data splits too
+    device: str = "auto"                # auto (cuda when present), cpu, cuda or cuda:N
+    tensorboard: bool = False           # also write TensorBoard event files next to checkpoints
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one training run needs; built only through `trial_config_from_dict`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @property
+    def cost_layers(self) -> tuple[int, ...]:
+        """Spatial layer indices that receive costs: `where`, or all of 0..L."""
+        return self.cost.where or tuple(range(len(self.model.layers) + 1))
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """The flat key -> plain value mapping; `trial_config_from_dict` inverts it."""
+        flat: dict[str, Any] = {}
+        for section in (self.data, self.model, self.cost, self.optim, self.run):
+            for key, value in asdict(section).items():
+                if isinstance(value, tuple):
+                    value = dict(value) if key == "optimizer_args" else list(value)
+                flat[key] = value
+        return flat
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig, "model": ModelConfig, "cost": CostConfig, "optim": OptimConfig,
+    "run": RunConfig,
+}
+#: flat key -> section name, e.g. "proximity" -> "cost".
+FLAT_KEYS: dict[str, str] = {
+    f.name: section for section, cls in _SECTIONS.items() for f in fields(cls)
+}
+
+
+def suggest(key: str, allowed: Any) -> str:
+    """' (did you mean X?)' for a near miss among allowed keys, else ''."""
+    close = get_close_matches(key, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_keys(raw: Mapping[str, Any], allowed: Any, prefix: str) -> None:
+    """Raise on the first key of raw not in allowed, with a did-you-mean."""
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                f"{prefix}{key}: unknown key{suggest(str(key), allowed)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+
+
+def _number(value: Any, path: str, *, integer: bool) -> float | int:
+    kind = "an integer" if integer else "a number"
+    ok_types = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        raise ConfigError(f"{path}: must be {kind}, got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ConfigError(f"{path}: must be a finite number, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _bounded(value: Any, path: str, *, integer: bool, low: float, high: float = math.inf,
+             low_open: bool = False) -> Any:
+    number = _number(value, path, integer=integer)
+    too_low = number <= low if low_open else number < low
+    if too_low or number > high:
+        left = "(" if low_open else "["
+        right = "]" if math.isfinite(high) else ")"
+        raise ConfigError(f"{path}: must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    return number
+
+
+def _choice(value: Any, path: str, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        hint = suggest(value, allowed) if isinstance(value, str) else ""
+        raise ConfigError(f"{path}: must be one of {', '.join(allowed)}, got {value!r}{hint}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: must be true or false, got {value!r}")
+    return value
+
+
+def _int_list(value: Any, path: str, *, low: int, allow_empty: bool) -> tuple[int, ...]:
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, (list, tuple)) or (not items and not allow_empty):
+        raise ConfigError(f"{path}: must be a non-empty list of integers, got {value!r}")
+    return tuple(
+        _bounded(item, f"{path}[{i}]", integer=True, low=low) for i, item in enumerate(items)
+    )
+
+
+def _str_list(value: Any, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError(f"{path}: must be a non-empty list of names, got {value!r}")
+    return tuple(_choice(item, f"{path}[{i}]", allowed) for i, item in enumerate(items))
+
+
+def _optimizer_args(value: Any, path: str) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: must be a mapping of argument name to value, got {value!r}")
+    for key, item in value.items():
+        if not isinstance(key, str) or key in ("params", "lr"):
+            raise ConfigError(f"{path}.{key}: not allowed (params and lr are set by spatialsearch)")
+        plain = isinstance(item, (bool, int, float, str)) or (
+            isinstance(item, (list, tuple)) and all(isinstance(x, (int, float)) for x in item)
+        )
+        if not plain:
+            raise ConfigError(f"{path}.{key}: must be a number, string, bool or list of "
+                              f"numbers, got {item!r}")
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
+
+
+def _device(value: Any, path: str) -> str:
+    ok = isinstance(value, str) and (
+        value in ("auto", "cpu", "cuda")
+        or (value.startswith("cuda:") and value[5:].isdigit())
+    )
+    if not ok:
+        raise ConfigError(f"{path}: must be auto, cpu, cuda or cuda:N, got {value!r}")
+    return value
+
+
+def _nonempty_str(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_value(key: str, value: Any, path: str) -> Any:
+    """Check one flat key's value in isolation and return it in its canonical type."""
+    match key:
+        case "datasets":
+            return _str_list(value, path, tuple(DATASETS))
+        case "labels":
+            return _bounded(value, path, integer=True, low=1, high=max(
+                classes for classes, _ in DATASETS.values()))
+        case "input":
+            return _choice(value, path, get_args(InputMode))
+        case "sampler":
+            return _choice(value, path, get_args(Sampler))
+        case "root":
+            return _nonempty_str(value, path)
+        case "download" | "tensorboard":
+            return _bool(value, path)
+        case "validation_fraction" | "test_fraction":
+            return _bounded(value, path, integer=False, low=0.0, high=0.5, low_open=True)
+        case "batch" | "epochs" | "dim":
+            return _bounded(value, path, integer=True, low=1)
+        case "type":
+            return _choice(value, path, get_args(ModelType))
+        case "layers":
+            return _int_list(value, path, low=1, allow_empty=False)
+        case "activation":
+            return _choice(value, path, ACTIVATIONS)
+        case "kernel":
+            kernel = _bounded(value, path, integer=True, low=1, high=15)
+            if kernel % 2 == 0:
+                raise ConfigError(f"{path}: must be odd (padding 'same'), got {value!r}")
+            return kernel
+        case "proximity" | "transport":
+            return _bounded(value, path, integer=False, low=0.0)
+        case "norm":
+            return _choice(value, path, get_args(Norm))
+        case "where":
+            return () if value == "all" else _int_list(value, path, low=0, allow_empty=False)
+        case "optimizer":
+            return _choice(value, path, OPTIMIZERS)
+        case "lr":
+            return _bounded(value, path, integer=False, low=0.0, low_open=True)
+        case "positions_lr":
+            return _bounded(value, path, integer=False, low=0.0)
+        case "optimizer_args":
+            return _optimizer_args(value, path)
+        case "seed":
+            return _bounded(value, path, integer=True, low=0, high=2**32 - 1)
+        case "device":
+            return _device(value, path)
+    raise AssertionError(f"unhandled key {key}")  # FLAT_KEYS and this match must agree
+
+
+def parse_flat_value(key: str, value: Any, prefix: str = "") -> Any:
+    """Validate one flat training key (used by search spaces for fixed values and choices)."""
+    check_keys({key: value}, FLAT_KEYS, prefix)
+    return _parse_value(key, value, f"{prefix}{key}")
+
+
+def _check_cross_fields(config: TrialConfig, prefix: str) -> None:
+    shapes = {DATASETS[name][1] for name in config.data.datasets}
+    if len(shapes) > 1:
+        described = ", ".join(f"{n} {DATASETS[n][1]}" for n in config.data.datasets)
+        raise ConfigError(
+            f"{prefix}datasets: all datasets of a run must share one image shape, got {described}"
+        )
+    num_layers = len(config.model.layers)
+    for i, index in enumerate(config.cost.where):
+        if index > num_layers:
+            raise ConfigError(
+                f"{prefix}where[{i}]: spatial layer indices are 0..{num_layers} "
+                f"(0..L-1 hidden, {num_layers} the head), got {index}"
+            )
+
+
+def trial_config_from_dict(raw: Mapping[str, Any], prefix: str = "") -> TrialConfig:
+    """Build a TrialConfig from flat keys (`proximity: 1`) or sections (`cost: {proximity: 1}`).
+
+    Raises:
+        ConfigError: naming `prefix + key`, the rule, and the value, on the first problem.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: must be a mapping of keys, got {raw!r}")
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS and isinstance(value, Mapping):
+            section_keys = {f.name for f in fields(_SECTIONS[key])}
+            check_keys(value, section_keys, f"{prefix}{key}.")
+            flat.update(value)
+        else:
+            flat[key] = value
+    check_keys(flat, FLAT_KEYS, prefix)
+    parsed = {key: _parse_value(key, value, f"{prefix}{key}") for key, value in flat.items()}
+    sections = {
+        name: cls(**{k: v for k, v in parsed.items() if FLAT_KEYS[k] == name})
+        for name, cls in _SECTIONS.items()
+    }
+    config = TrialConfig(**sections)
+    _check_cross_fields(config, prefix)
+    return config

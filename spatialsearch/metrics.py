@@ -1,0 +1,27 @@
+"""Metric names: the one place they are spelled (logs, Ray reports, MLflow, checkpoints)."""
+
+from __future__ import annotations
+
+EPOCH = "epoch"
+TRAIN_LOSS = "train_loss"              # mean total loss (task + costs) over the epoch's steps
+TRAIN_TASK_LOSS = "train_task_loss"    # mean task cross-entropy over the epoch's steps
+PROXIMITY = "proximity"                # mean Proximity over the epoch's steps (unscaled by alpha)
+TRANSPORT = "transport"                # mean Transport over the epoch's steps (unscaled by beta)
+VAL_LOSS = "val_loss"                  # task cross-entropy on the validation split
+VAL_ACCURACY = "val_accuracy"          # mean over tasks of the per-task validation accuracy
+TEST_ACCURACY = "test_accuracy"        # the same on the test split, best checkpoint only
+SEGREGATION = "segregation"            # mean over hidden layers (SPEC section 8)
+EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
+
+
+def val_task_accuracy(task: int) -> str:
+    """Validation accuracy of one task's head on its own samples."""
+    return f"val_accuracy_task{task}"
+
+
+def test_task_accuracy(task: int) -> str:
+    return f"test_accuracy_task{task}"
+
+
+def layer_segregation(layer: int) -> str:
+    return f"segregation_layer{layer}"

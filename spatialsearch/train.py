@@ -1,0 +1,231 @@
+"""One training loop: (TrialConfig, data) -> per-epoch metrics, best weights, resumable state.
+
+SPEC section 5. Loss = task loss + alpha * Proximity + beta * Transport, the costs computed
+once per step. Evaluation runs under torch.no_grad (the original kept gradients on). Per-task
+accuracies read the (B, T) targets, so no label is ever mutated (the original's sequential
+per-task accuracies were wrong for that reason). Seeds torch, numpy and random; deterministic
+on the CPU for a seed and thread count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from spatialsearch import metrics as m
+from spatialsearch.config import TrialConfig
+from spatialsearch.costs import spatial_costs
+from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
+from spatialsearch.errors import ConfigError, SpatialSearchError
+from spatialsearch.models import SpatialNetwork, build_model
+from spatialsearch.segregation import segregation
+
+# Optimizers with a fused CPU/CUDA kernel: one launch for all parameters instead of ~10 per
+# parameter tensor. Chosen unless the user sets fused/foreach; same arithmetic.
+_FUSED_CAPABLE = ("Adam", "AdamW", "SGD", "Adagrad")
+
+
+class TrainingDiverged(SpatialSearchError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} asked for, but CUDA is not available here")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(model: SpatialNetwork, config: TrialConfig) -> torch.optim.Optimizer:
+    """torch.optim.<optimizer> over two groups: weights and biases at lr, positions at
+    positions_lr.
+
+    Raises:
+        ConfigError: optimizer_args the optimizer does not accept.
+    """
+    optim = config.optim
+    cls = getattr(torch.optim, optim.optimizer)
+    positions = [p for name, p in model.named_parameters() if name.endswith("positions")]
+    weights = [p for name, p in model.named_parameters() if not name.endswith("positions")]
+    groups = [{"params": weights}, {"params": positions, "lr": optim.effective_positions_lr}]
+    kwargs: dict[str, Any] = dict(optim.optimizer_args)
+    accepted = inspect.signature(cls).parameters
+    if optim.optimizer in _FUSED_CAPABLE and not {"fused", "foreach"} & kwargs.keys():
+        kwargs["fused"] = True
+    for key in kwargs:
+        if key not in accepted:
+            allowed = ", ".join(k for k in accepted if k not in ("params", "lr"))
+            raise ConfigError(f"optimizer_args.{key}: {optim.optimizer} does not take it; "
+                              f"it takes {allowed}")
+    try:
+        return cls(groups, lr=optim.lr, **kwargs)
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise ConfigError(f"optimizer_args: {optim.optimizer} rejected "
+                          f"{dict(optim.optimizer_args)!r}: {error}") from error
+
+
+def task_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean CE over labelled (sample, task) pairs. logits (B, T, C); targets (B, T), -1 none."""
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+    )
+
+
+class Evaluation:
+    """Loss and per-task accuracy of a model on one split."""
+
+    def __init__(self, loss: float, task_accuracy: list[float]) -> None:
+        self.loss = loss
+        self.task_accuracy = task_accuracy
+
+    @property
+    def accuracy(self) -> float:
+        """Mean over tasks of each task's accuracy."""
+        return float(np.mean(self.task_accuracy))
+
+
+@torch.no_grad()
+def evaluate(model: SpatialNetwork, batches: TaskBatches) -> Evaluation:
+    """Accuracy of every task's head on that task's labelled samples, in fixed order."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=batches.device)
+    labelled = 0
+    correct = torch.zeros(len(batches.tasks), dtype=torch.float64, device=batches.device)
+    counts = torch.zeros_like(correct)
+    for batch in batches.epoch(shuffle=False):
+        logits = model(batch.inputs)
+        has_label = batch.targets >= 0
+        count = int(has_label.sum())
+        loss_sum += task_loss(logits, batch.targets).double() * count
+        labelled += count
+        correct += ((logits.argmax(-1) == batch.targets) & has_label).sum(0)
+        counts += has_label.sum(0)
+    model.train(was_training)
+    accuracy = (correct / counts.clamp_min(1)).tolist()
+    return Evaluation(float(loss_sum) / max(labelled, 1), accuracy)
+
+
+class Trainer:
+    """Owns the model, optimizer, data and best-so-far of one run; epochs advance it.
+
+    Args:
+        config: the validated run.
+        data: preloaded splits (tests reuse them); loaded from config when omitted.
+    """
+
+    def __init__(self, config: TrialConfig, data: TaskData | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.run.device)
+        seed_everything(config.run.seed)
+        self.data = data or load_task_data(config.data, config.run.seed, self.device)
+        self.model = build_model(config).to(self.device)
+        self.optimizer = build_optimizer(self.model, config)
+        self.generator = torch.Generator().manual_seed(config.run.seed)
+        data_cfg = config.data
+        self.train_batches = self._batches(self.data.train, data_cfg.batch)
+        self.validation_batches = self._batches(self.data.validation, 4 * data_cfg.batch)
+        self.epoch = 0
+        self.best_accuracy = -1.0
+        self.best_state: dict[str, Tensor] = {}
+        self.best_metrics: dict[str, float] = {}
+
+    def _batches(self, tasks: list[TaskSet], batch: int) -> TaskBatches:
+        data = self.config.data
+        return TaskBatches(tasks, data.input, data.sampler, batch, self.generator)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training split; returns the epoch's training metrics."""
+        cost = self.config.cost
+        layers, where = self.model.spatial_layers, self.config.cost_layers
+        use_costs = cost.proximity > 0 or cost.transport > 0
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
+        steps = 0
+        started = time.perf_counter()
+        self.model.train()
+        for batch in self.train_batches.epoch():
+            self.optimizer.zero_grad(set_to_none=True)
+            fit = task_loss(self.model(batch.inputs), batch.targets)
+            if use_costs:
+                prox, trans = spatial_costs(layers, where, cost.norm)
+                loss = fit + cost.proximity * prox + cost.transport * trans
+            else:
+                with torch.no_grad():
+                    prox, trans = spatial_costs(layers, where, cost.norm)
+                loss = fit
+            loss.backward()
+            self.optimizer.step()
+            sums += torch.stack([loss.detach(), fit.detach(), prox.detach(), trans.detach()])
+            steps += 1
+        means = (sums / max(steps, 1)).tolist()
+        if not all(np.isfinite(means)):
+            raise TrainingDiverged(
+                f"epoch {self.epoch + 1}: training loss is {means[0]} (task loss {means[1]}, "
+                f"proximity {means[2]}, transport {means[3]}); lower lr or the cost scales"
+            )
+        return {m.TRAIN_LOSS: means[0], m.TRAIN_TASK_LOSS: means[1], m.PROXIMITY: means[2],
+                m.TRANSPORT: means[3], m.EPOCH_SECONDS: time.perf_counter() - started}
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch, evaluate on validation, keep the best weights; return all metrics."""
+        results = self.train_epoch()
+        self.epoch += 1
+        validation = evaluate(self.model, self.validation_batches)
+        results |= {m.EPOCH: self.epoch, m.VAL_LOSS: validation.loss,
+                    m.VAL_ACCURACY: validation.accuracy}
+        results |= {m.val_task_accuracy(t): a for t, a in enumerate(validation.task_accuracy)}
+        if validation.accuracy > self.best_accuracy:
+            self.best_accuracy = validation.accuracy
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_metrics = dict(results)
+        return results
+
+    def segregation_metrics(self, model: SpatialNetwork | None = None) -> dict[str, float]:
+        """Segregation of the hidden layers of model (default: the current one)."""
+        data = self.config.data
+        layers = (model or self.model).spatial_layers
+        result = segregation(layers, data.num_tasks, data.labels)
+        return {m.SEGREGATION: result.mean,
+                **{m.layer_segregation(k): v for k, v in result.per_layer.items()}}
+
+    def best_model(self) -> SpatialNetwork:
+        """A copy of the network with the best validation weights."""
+        model = build_model(self.config).to(self.device)
+        model.load_state_dict(self.best_state)
+        return model.eval()
+
+    def test_metrics(self) -> dict[str, float]:
+        """Test-split accuracy of the best checkpoint (overall and per task)."""
+        result = evaluate(self.best_model(), self._batches(self.data.test, 4 * self.config.data.batch))
+        return {m.TEST_ACCURACY: result.accuracy,
+                **{m.test_task_accuracy(t): a for t, a in enumerate(result.task_accuracy)}}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (tensors and plain values only)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch, "generator": self.generator.get_state(),
+                "best_accuracy": self.best_accuracy, "best_state": self.best_state,
+                "best_metrics": self.best_metrics}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.generator.set_state(state["generator"])
+        self.best_accuracy = float(state["best_accuracy"])
+        self.best_state = state["best_state"]
+        self.best_metrics = dict(state["best_metrics"])

@@ -1,0 +1,20 @@
+"""Shared fixtures: one local Ray for the session (num_cpus=2), tiny configs and data."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray of 2 CPUs and no GPU, started once and shut down at the end."""
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,183 @@
+"""Costs against the float64 loop references, in both backends, values and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from spatialsearch import costs
+from spatialsearch.config import trial_config_from_dict
+from spatialsearch.layers import SpatialConv2d, SpatialLinear
+from spatialsearch.models import build_model
+from spatialsearch.train import Trainer, task_loss
+from tests import reference
+
+# float32 tolerance: sums of ~1e3 terms in float32 and the polynomial exp (rel. error 1e-5).
+F32 = dict(rtol=2e-4, atol=1e-6)
+F64 = dict(rtol=1e-9, atol=1e-12)
+
+SHAPES = [(1, 1), (2, 3), (7, 5), (16, 9), (33, 17)]
+
+
+def _backend(name: str):
+    """The two implementations: numba kernels (CPU) and torch ops (CUDA path, run on CPU)."""
+    if name == "fused":
+        return costs._FusedTransport.apply, costs._FusedProximity.apply
+    return costs._TorchTransport.apply, costs._TorchProximity.apply
+
+
+def _grads(value: torch.Tensor, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return torch.autograd.grad(value, inputs, retain_graph=True)
+
+
+@pytest.mark.parametrize("backend", ["fused", "torch"])
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+@pytest.mark.parametrize("kernel", [None, 1, 3], ids=["linear", "conv1", "conv3"])
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("n_out,n_in", SHAPES[1:], ids=[f"{a}x{b}" for a, b in SHAPES[1:]])
+def test_transport_matches_reference(backend, norm, kernel, dim, n_out, n_in):
+    gen = torch.Generator().manual_seed(n_out * 100 + n_in + dim)
+    shape = (n_out, n_in) if kernel is None else (n_out, n_in, kernel, kernel)
+    weight = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    pos_out = torch.randn(n_out, dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    pos_in = torch.randn(n_in, dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    apply, _ = _backend(backend)
+    expected = reference.transport(weight, pos_out, pos_in, norm)
+    got = apply(weight, pos_out, pos_in, norm == "l2")
+    assert_close(got, expected, **F64)
+    for g, e in zip(_grads(got, weight, pos_out, pos_in),
+                    _grads(expected, weight, pos_out, pos_in)):
+        assert_close(g, e, **F64)
+    # float32: same inputs, stated tolerance
+    w32, o32, i32 = (t.detach().float().requires_grad_() for t in (weight, pos_out, pos_in))
+    got32 = apply(w32, o32, i32, norm == "l2")
+    assert got32.dtype == torch.float32
+    assert_close(got32.double(), expected.detach(), **F32)
+    for g, e in zip(_grads(got32, w32, o32, i32), _grads(expected, weight, pos_out, pos_in)):
+        assert_close(g.double(), e, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["fused", "torch"])
+@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("n", [2, 3, 10, 31, 64])
+def test_proximity_matches_reference(backend, dim, n):
+    gen = torch.Generator().manual_seed(n * 10 + dim)
+    positions = torch.randn(n, dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    _, apply = _backend(backend)
+    expected = reference.proximity(positions)
+    got = apply(positions)
+    assert_close(got, expected, **F64)
+    assert_close(_grads(got, positions)[0], _grads(expected, positions)[0], **F64)
+    p32 = positions.detach().float().requires_grad_()
+    got32 = apply(p32)
+    assert_close(got32.double(), expected.detach(), **F32)
+    # the torch path forms distances as |a|^2 + |b|^2 - 2ab: float32 cancellation ~1e-6
+    assert_close(_grads(got32, p32)[0].double(), _grads(expected, positions)[0],
+                 rtol=2e-4, atol=1e-5)
+
+
+def test_fast_exp_is_accurate_over_its_range():
+    """The float32 polynomial exp used by the fused proximity kernel: rel. error < 1e-5."""
+    from spatialsearch.kernels import EXP_CLAMP, _exp_neg_f32
+
+    import numpy as np
+
+    for d in np.concatenate([np.linspace(0, EXP_CLAMP, 2001), [1e-4, 0.5, 31.99]]):
+        exact = np.exp(-float(np.float32(d)))  # the float32 input is what the kernel sees
+        assert abs(float(_exp_neg_f32(np.float32(d))) - exact) <= 1e-5 * exact + 1e-30
+
+
+def test_coincident_positions_give_finite_costs_and_gradients():
+    positions = torch.zeros(4, 2, requires_grad=True)
+    weight = torch.randn(4, 4, requires_grad=True)
+    for value in (costs.proximity(positions), costs.transport(weight, positions, positions, "l2")):
+        value.backward()
+        assert torch.isfinite(value)
+    assert torch.isfinite(positions.grad).all() and torch.isfinite(weight.grad).all()
+
+
+def test_proximity_of_one_neuron_is_zero():
+    positions = torch.randn(1, 2, requires_grad=True)
+    assert costs.proximity(positions).item() == 0.0
+
+
+@pytest.mark.parametrize("model_type", ["linear", "convolution"])
+@pytest.mark.parametrize("where", ["all", [0], [1, 3], [3]])
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_network_costs_match_reference_and_reach_every_parameter(model_type, where, norm):
+    config = trial_config_from_dict({"type": model_type, "layers": [6, 5, 4], "where": where,
+                                     "norm": norm, "labels": 5})
+    torch.manual_seed(3)
+    model = build_model(config).double()
+    layers = model.spatial_layers
+    prox, trans = costs.spatial_costs(layers, config.cost_layers, norm)
+    ref_prox, ref_trans = reference.network_costs(layers, list(config.cost_layers), norm)
+    assert_close(prox, ref_prox, **F64)
+    assert_close(trans, ref_trans, **F64)
+    params = [p for layer in layers for p in (layer.weight, layer.positions)]
+    for value, ref in ((prox, ref_prox), (trans, ref_trans)):
+        if not ref.requires_grad:  # nothing selected: ours must be 0 and move nothing
+            assert value.item() == 0.0
+            continue
+        got = torch.autograd.grad(value, params, allow_unused=True, retain_graph=True)
+        want = torch.autograd.grad(ref, params, allow_unused=True, retain_graph=True)
+        for g, w in zip(got, want):
+            if w is None:
+                assert g is None or torch.count_nonzero(g) == 0
+            else:
+                assert_close(g, w, **F64)
+    # every position of a layer in `where` receives a non-zero gradient
+    total = prox + trans
+    total.backward()
+    for k in config.cost_layers:
+        assert torch.count_nonzero(layers[k].positions.grad) > 0
+
+
+def test_the_fused_network_node_matches_per_layer_sum_in_float32():
+    config = trial_config_from_dict({"layers": [40, 30], "labels": 5})
+    torch.manual_seed(0)
+    model = build_model(config)
+    layers = model.spatial_layers
+    fused = costs.spatial_costs(layers, config.cost_layers, "l2")
+    per_layer_prox = torch.stack([costs.proximity(l.positions) for l in layers]).mean()
+    per_layer_trans = torch.stack([costs.transport(layers[k].weight, layers[k].positions,
+                                                   layers[k - 1].positions, "l2")
+                                   for k in (1, 2)]).mean()
+    assert_close(fused[0], per_layer_prox)
+    assert_close(fused[1], per_layer_trans)
+
+
+def test_zero_coefficients_give_exactly_the_task_loss():
+    """alpha = beta = 0: the loss the trainer optimises is the task loss, bit for bit."""
+    config = trial_config_from_dict({"layers": [8], "epochs": 1, "batch": 16,
+                                     "proximity": 0, "transport": 0})
+    trainer = Trainer(config)
+    batch = next(trainer.train_batches.epoch())
+    logits = trainer.model(batch.inputs)
+    expected = task_loss(logits, batch.targets)
+    prox, trans = costs.spatial_costs(trainer.model.spatial_layers, config.cost_layers, "l2")
+    total = expected + config.cost.proximity * prox + config.cost.transport * trans
+    assert prox.item() > 0 and trans.item() > 0
+    assert torch.equal(total, expected)
+    # and one step with zero coefficients equals one step of the bare task loss
+    twin = Trainer(config)
+    twin.model.load_state_dict(trainer.model.state_dict())
+    trainer.optimizer.zero_grad()
+    total.backward()
+    twin.optimizer.zero_grad()
+    task_loss(twin.model(batch.inputs), batch.targets).backward()
+    for (name, a), b in zip(trainer.model.named_parameters(), twin.model.parameters()):
+        if name.endswith("positions"):
+            continue
+        assert torch.equal(a.grad, b.grad), name
+
+
+def test_layers_have_positions_and_round_trip_state_dict():
+    linear, conv = SpatialLinear(5, 3, dim=2), SpatialConv2d(2, 4, kernel=3, dim=3)
+    assert linear.positions.shape == (3, 2) and conv.positions.shape == (4, 3)
+    y = conv(torch.randn(2, 2, 6, 6))
+    assert y.shape == (2, 4, 6, 6)
+    copy = SpatialConv2d(2, 4, kernel=3, dim=3)
+    copy.load_state_dict(conv.state_dict())
+    assert torch.equal(copy.positions, conv.positions)
