@@ -137,7 +137,9 @@ class TrialConfig:
         flat: dict[str, Any] = {}
         for section in (self.data, self.model, self.cost, self.optim, self.run):
             for key, value in asdict(section).items():
-                if isinstance(value, tuple):
+                if key == "where" and not value:
+                    value = "all"
+                elif isinstance(value, tuple):
                     value = dict(value) if key == "optimizer_args" else list(value)
                 flat[key] = value
         return flat

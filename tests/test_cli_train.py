@@ -1,0 +1,106 @@
+"""`spatialsearch train`: the must-show run, config files, and bad input -> exit 2, no files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spatialsearch import metrics as m
+from spatialsearch.checkpoint import load_checkpoint, load_model
+from spatialsearch.cli import main
+from spatialsearch.data import TaskBatches, load_task_data
+from spatialsearch.train import evaluate
+
+REFERENCE = ("--datasets digits --labels 5 --input concatenate --layers 150 100 50 "
+             "--activation Sigmoid --proximity 1 --transport 10 --norm l2 --epochs 50").split()
+
+
+@pytest.mark.slow
+def test_reference_command_reaches_97_percent_and_checkpoint_reproduces_it(tmp_path, capsys):
+    assert main(["train", *REFERENCE, "--save", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    best = summary["best"]
+    assert best[m.VAL_ACCURACY] >= 0.97
+    assert summary["seconds"] < 30
+    checkpoint = load_checkpoint(tmp_path / "best.pt")
+    assert checkpoint.metrics[m.VAL_ACCURACY] == best[m.VAL_ACCURACY]
+    config = checkpoint.config
+    data = load_task_data(config.data, config.run.seed, load_model(checkpoint).head.weight.device)
+    import torch
+
+    batches = TaskBatches(data.validation, config.data.input, config.data.sampler, 128,
+                          torch.Generator())
+    assert evaluate(load_model(checkpoint), batches).accuracy == pytest.approx(
+        best[m.VAL_ACCURACY], abs=1e-9)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 50
+    out = capsys.readouterr().out
+    assert "best epoch" in out and "checkpoint:" in out
+
+
+def test_config_file_with_flag_override(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("layers: [8]\nepochs: 5\nproximity: 1\n")
+    assert main(["train", "--config", str(config), "--epochs", "1", "--save",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["epochs"] == 1 and summary["config"]["layers"] == [8]
+    assert summary["config"]["proximity"] == 1.0
+
+
+def test_tensorboard_event_files_are_written(tmp_path):
+    assert main(["train", "--layers", "4", "--epochs", "1", "--tensorboard", "true",
+                 "--save", str(tmp_path), "--quiet"]) == 0
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+BAD_INPUT = [
+    (["--datasets", "CIFAR10"], "datasets[0]: must be one of MNIST"),
+    (["--datasets", "MNIST", "digits"], "datasets: all datasets of a run must share one image"),
+    (["--activation", "Sigmod"], "did you mean 'Sigmoid'"),
+    (["--optimizer", "Adamm"], "optimizer: must be one of"),
+    (["--where", "0", "9"], "where[1]: spatial layer indices are 0..3"),
+    (["--proximity", "-1"], "proximity: must be in [0, inf), got -1"),
+    (["--transport", "abc"], "transport: must be a number, got 'abc'"),
+    (["--norm", "l3"], "norm: must be one of l1, l2, got 'l3'"),
+    (["--datasets", "MNIST", "--root", "{tmp}/nodata"], "MNIST not found under root"),
+    (["--optimizer-args", "foo"], "optimizer_args: expected key=value, got 'foo'"),
+    (["--optimizer", "SGD", "--optimizer-args", "mommentum=0.9"], "SGD does not take it"),
+    (["--config", "{tmp}/missing.yaml"], "--config: no file at"),
+]
+
+
+@pytest.mark.parametrize("flags,message", BAD_INPUT, ids=[f[1] for f, _ in BAD_INPUT])
+def test_bad_input_is_one_message_exit_2_nothing_written(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    assert main(["train", *flags, "--save", str(out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+    assert not (tmp_path / "nodata").exists()
+
+
+def test_unwritable_save_path_exit_2_nothing_written(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["train", "--epochs", "1", "--save", str(blocker / "out")]) == 2
+    assert "save: cannot write to" in capsys.readouterr().err
+    assert blocker.read_text() == "x"
+
+
+def test_console_script_exit_code_and_help():
+    script = Path(sys.executable).with_name("spatialsearch")
+    done = subprocess.run([str(script), "train", "--norm", "l9"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "norm: must be one of l1, l2" in done.stderr
+    helped = subprocess.run([str(script), "train", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0
+    for flag in ("--proximity", "--transport", "--where", "--sampler", "--positions-lr",
+                 "--optimizer-args", "--cuda", "--tensorboard", "--config", "--save"):
+        assert flag in helped.stdout
