@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 search: $(STAMP)
+	$(PY) run_search.py search_spaces/quickstart.yaml
+
+train: $(STAMP)
 	$(VENV)/bin/spatialsearch train --datasets digits --labels 5 --input concatenate \
 		--layers 150 100 50 --activation Sigmoid --proximity 1 --transport 10 --norm l2 \
 		--epochs 50 --save runs/train-digits
-
-train: search
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,0 +1,158 @@
+"""MLflow logging of a search, from one writer (the driver); the only module importing mlflow.
+
+One parent run per search, one child run per trial (nested through the mlflow.parentRunId
+tag): params = the trial's flat config, per-epoch metrics, the best checkpoint as artifact,
+tags = search name, trial id, hash of the YAML. Better than Ray's MLflowLoggerCallback on the
+three counts that hurt us: metrics go in one log_batch per report instead of one call per
+metric (~20 ms each on SQLite); runs nest under the search; and after a restore a trial finds
+its existing run by tag instead of opening a duplicate stuck in RUNNING.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from spatialsearch.errors import ConfigError
+
+_logger = logging.getLogger(__name__)
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "spatialsearch.trial_id"
+SEARCH_TAG = "spatialsearch.search"
+HASH_TAG = "spatialsearch.yaml_sha256"
+KIND_TAG = "spatialsearch.kind"
+MAX_BATCH = 900  # log_batch accepts at most 1000 metrics
+#: Ray's own bookkeeping keys in every result: not training metrics.
+RAY_KEYS = {"pid", "timestamp", "iterations_since_restore", "time_this_iter_s",
+            "time_since_restore", "done", "training_iteration"}
+
+
+def connect(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
+    """Client and experiment id; a clear ConfigError when the store cannot be reached."""
+    client = MlflowClient(tracking_uri)
+    try:
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    except (MlflowException, OSError, ConnectionError) as error:
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow store {tracking_uri!r}: "
+                          f"{str(error).splitlines()[0][:300]}") from error
+    return client, experiment_id
+
+
+def parent_run(client: MlflowClient, experiment_id: str, name: str, yaml_hash: str,
+               folder: Path) -> str:
+    """The search's parent run id, reused when the search folder already recorded one."""
+    record = folder / "mlflow_parent_run_id"
+    if record.is_file():
+        run_id = record.read_text().strip()
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(experiment_id, run_name=name, tags={
+        SEARCH_TAG: name, HASH_TAG: yaml_hash, KIND_TAG: "search"})
+    record.write_text(run.info.run_id + "\n")
+    return run.info.run_id
+
+
+def _numeric(result: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in result.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+class MlflowTrialLogger(tune.Callback):
+    """Child run per trial under `parent_id`; see the module docstring.
+
+    Args:
+        client, experiment_id: from connect().
+        parent_id: the search's parent run.
+        search_name, yaml_hash: tags of every child.
+    """
+
+    def __init__(self, client: MlflowClient, experiment_id: str, parent_id: str,
+                 search_name: str, yaml_hash: str) -> None:
+        self.client, self.experiment_id, self.parent_id = client, experiment_id, parent_id
+        self.search_name, self.yaml_hash = search_name, yaml_hash
+        self.runs: dict[str, str] = self._existing_children()
+        self.unlogged: list[str] = []  # what could not be logged (store down), for the summary
+
+    def _existing_children(self) -> dict[str, str]:
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_id}'",
+            max_results=5000)
+        return {run.data.tags[TRIAL_TAG]: run.info.run_id for run in runs
+                if TRIAL_TAG in run.data.tags}
+
+    def _safely(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one MLflow call; on failure remember it (the search must go on)."""
+        try:
+            return call(*args, **kwargs)
+        except (MlflowException, OSError, ConnectionError) as error:
+            _logger.warning("MLflow: could not %s: %s", what, str(error).splitlines()[0][:200])
+            self.unlogged.append(what)
+            return None
+
+    def run_id(self, trial: Any) -> str | None:
+        if trial.trial_id in self.runs:
+            return self.runs[trial.trial_id]
+        run = self._safely(f"create the run of trial {trial.trial_id}", self.client.create_run,
+                           self.experiment_id, run_name=str(trial), tags={
+                               PARENT_TAG: self.parent_id, TRIAL_TAG: trial.trial_id,
+                               SEARCH_TAG: self.search_name, HASH_TAG: self.yaml_hash,
+                               KIND_TAG: "trial"})
+        if run is None:
+            return None
+        self.runs[trial.trial_id] = run.info.run_id
+        params = [Param(k, str(v)[:6000]) for k, v in sorted(trial.config.items())
+                  if not k.startswith("__")]
+        self._safely(f"log params of trial {trial.trial_id}", self.client.log_batch,
+                     run.info.run_id, params=params)
+        return run.info.run_id
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if run_id is not None:
+            self._safely("mark a run running", self.client.update_run, run_id, status="RUNNING")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if run_id is None:
+            return
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        stamp = int(time.time() * 1000)
+        values = {k: v for k, v in _numeric(result).items() if k not in RAY_KEYS}
+        metrics = [Metric(k, v, stamp, step) for k, v in sorted(values.items())]
+        for start in range(0, len(metrics), MAX_BATCH):
+            self._safely(f"log epoch {step} of trial {trial.trial_id}", self.client.log_batch,
+                         run_id, metrics=metrics[start:start + MAX_BATCH])
+
+    def _finish(self, trial: Any, status: str, reason: str = "") -> None:
+        run_id = self.run_id(trial)
+        if run_id is None:
+            return
+        checkpoint = trial.checkpoint
+        if checkpoint is not None and Path(checkpoint.path, "best.pt").is_file():
+            self._safely(f"log the checkpoint of trial {trial.trial_id}",
+                         self.client.log_artifact, run_id, str(Path(checkpoint.path, "best.pt")),
+                         "checkpoint")
+        if reason:
+            self._safely("tag a failure", self.client.set_tag, run_id,
+                         "spatialsearch.failure", reason[:5000])
+        self._safely("end a run", self.client.set_terminated, run_id, status)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        reason = ""
+        if trial.error_file and Path(trial.error_file).is_file():
+            lines = Path(trial.error_file).read_text().strip().splitlines()
+            reason = lines[-1] if lines else ""
+        self._finish(trial, "FAILED", reason or "trial failed")

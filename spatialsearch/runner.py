@@ -1,0 +1,234 @@
+"""Run a search: SearchConfig -> Ray Tune Tuner (+ Optuna, ASHA) -> results in its folder.
+
+<output>/<name>/ holds: ray/ (Tune's experiment, for --resume), mlflow.db (the default MLflow
+store), optuna.db (the Optuna study, for optuna-dashboard), best/best.pt (the best trial's
+checkpoint), results.csv and summary.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from spatialsearch import metrics as m
+from spatialsearch.errors import ConfigError
+from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run
+from spatialsearch.search_config import Distribution, SearchConfig
+from spatialsearch.trainable import BEST_FILE, train_trial
+
+_logger = logging.getLogger(__name__)
+RAY_FOLDER = "ray"
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    trial_id: str
+    status: str
+    params: dict[str, Any]
+    best_metric: float
+    epochs: int
+    checkpoint: str
+
+
+def _tune_domain(dist: Distribution) -> Any:
+    low_high = dist.values
+    match dist.kind:
+        case "uniform":
+            return tune.uniform(*low_high)
+        case "loguniform":
+            return tune.loguniform(*low_high)
+        case "int":
+            return tune.randint(low_high[0], low_high[1] + 1)  # inclusive high, as documented
+        case "choice":
+            return tune.choice([_plain(v) for v in dist.values])
+        case "grid":
+            return tune.grid_search([_plain(v) for v in dist.values])
+    raise AssertionError(dist.kind)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def param_space(config: SearchConfig) -> dict[str, Any]:
+    """Flat training keys: fixed values and Tune domains, plus the CPU count for threads."""
+    space: dict[str, Any] = {k: _plain_deep(v) for k, v in config.fixed}
+    space.update({key: _tune_domain(dist) for key, dist in config.space})
+    space["__cpus"] = config.resources.cpu
+    return space
+
+
+def _plain_deep(value: Any) -> Any:
+    if isinstance(value, tuple):
+        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
+                         for v in value):
+            return {k: _plain_deep(v) for k, v in value}
+        return [_plain_deep(v) for v in value]
+    return value
+
+
+def _search_algorithm(config: SearchConfig) -> Any:
+    if config.search.algorithm != "optuna":
+        return None  # Ray's variant generator: random sampling or the grid
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    seed = config.search.seed
+    sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+               "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+               "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed)}[config.search.sampler]()
+    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode)
+
+
+def _scheduler(config: SearchConfig) -> Any:
+    if config.scheduler.type == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="training_iteration", max_t=config.epochs,
+                         grace_period=config.scheduler.grace_period,
+                         reduction_factor=config.scheduler.reduction_factor)
+
+
+def tracking_uri(config: SearchConfig) -> str:
+    return config.tracking_uri or f"sqlite:///{(config.folder / 'mlflow.db').resolve()}"
+
+
+def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> tune.Tuner:
+    trainable = tune.with_resources(train_trial, {"cpu": config.resources.cpu,
+                                                  "gpu": config.resources.gpu})
+    experiment = (config.folder / RAY_FOLDER).resolve()
+    if resume:
+        path = experiment / config.name
+        if not tune.Tuner.can_restore(str(path)):
+            raise ConfigError(f"--resume: no search to resume at {str(path)!r}")
+        return tune.Tuner.restore(str(path), trainable, resume_errored=True,
+                                  param_space=param_space(config))
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(config),
+        tune_config=tune.TuneConfig(
+            metric=config.metric, mode=config.mode, search_alg=_search_algorithm(config),
+            scheduler=_scheduler(config), num_samples=config.num_samples,
+            max_concurrent_trials=config.max_concurrent_trials, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=config.name, storage_path=str(experiment),
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=callbacks, verbose=0 if quiet else 1),
+    )
+
+
+def run_search(config: SearchConfig, *, address: str | None = None, resume: bool = False,
+               quiet: bool = False) -> dict[str, Any]:
+    """Run (or resume) the search; returns the summary written to summary.json."""
+    folder = config.folder
+    if folder.exists() and not resume and (folder / RAY_FOLDER).exists():
+        raise ConfigError(f"output: {str(folder)!r} already holds a search named "
+                          f"{config.name!r}; pass --resume to continue it, or change name/output")
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri(config)
+    client, experiment_id = connect(uri, config.experiment)
+    parent_id = parent_run(client, experiment_id, config.name, config.source_hash, folder)
+    logger = MlflowTrialLogger(client, experiment_id, parent_id, config.name,
+                               config.source_hash)
+    # one checkpoint per epoch per trial is the design; Ray's advice to checkpoint less is noise
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=None, configure_logging=False,
+                 log_to_driver=not quiet)
+    tuner = _tuner(config, [logger], resume, quiet)
+    if resume:  # restored tuners keep their callbacks pickled; give them a live logger
+        tuner._local_tuner._run_config.callbacks = [logger]
+    grid = tuner.fit()
+    rows = _rows(grid, config)
+    summary = _write_results(config, rows, uri, parent_id, logger)
+    if summary["best"]:
+        best_value = summary["best"][config.metric]
+        logger._safely("log the search's best metric", client.log_metric, parent_id,
+                       f"best_{config.metric}", best_value)
+    status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
+    logger._safely("end the search run", client.set_terminated, parent_id, status)
+    return summary
+
+
+def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
+    rows = []
+    searched = {key for key, _ in config.space}
+    for result in grid:
+        frame = result.metrics_dataframe
+        metric = config.metric
+        values = frame[metric] if frame is not None and metric in frame else []
+        best = (max(values) if config.mode == "max" else min(values)) if len(values) else float("nan")
+        checkpoint = ""
+        if result.checkpoint is not None:
+            checkpoint = str(Path(result.checkpoint.path) / BEST_FILE)
+        trial_id = str(result.metrics.get("trial_id", Path(result.path).name))
+        rows.append(TrialRow(
+            trial_id=trial_id, status="ERROR" if result.error else "TERMINATED",
+            params={k: v for k, v in result.config.items() if k in searched},
+            best_metric=float(best), epochs=int(result.metrics.get(m.EPOCH, 0)),
+            checkpoint=checkpoint))
+    return rows
+
+
+def _write_results(config: SearchConfig, rows: list[TrialRow], uri: str, parent_id: str,
+                   logger: MlflowTrialLogger) -> dict[str, Any]:
+    folder = config.folder
+    finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
+    reverse = config.mode == "max"
+    ranked = sorted(finished, key=lambda r: r.best_metric, reverse=reverse)
+    best_path = ""
+    if ranked and ranked[0].checkpoint and Path(ranked[0].checkpoint).is_file():
+        target = folder / "best" / BEST_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ranked[0].checkpoint, target)
+        best_path = str(target)
+    with open(folder / "results.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        keys = sorted({k for r in rows for k in r.params})
+        writer.writerow(["trial", "status", *keys, config.metric, "epochs"])
+        for r in ranked + [r for r in rows if r not in ranked]:
+            writer.writerow([r.trial_id, r.status, *(r.params.get(k) for k in keys),
+                             r.best_metric, r.epochs])
+    summary = {
+        "search": config.name, "metric": config.metric, "mode": config.mode,
+        "trials": len(rows), "errored": sum(r.status == "ERROR" for r in rows),
+        "stopped_early": sum(0 < r.epochs < config.epochs for r in rows),
+        "best": None if not ranked else {
+            "trial_id": ranked[0].trial_id, "params": ranked[0].params,
+            config.metric: ranked[0].best_metric, "checkpoint": best_path},
+        "table": [r.__dict__ for r in ranked],
+        "mlflow": {"tracking_uri": uri, "experiment": config.experiment,
+                   "parent_run_id": parent_id, "not_logged": logger.unlogged},
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The results table printed after a search: trial, parameters, best metric, epochs."""
+    rows = summary["table"]
+    if not rows:
+        return "no trial finished"
+    keys = sorted({k for r in rows for k in r["params"]})
+    metric = summary["metric"]
+    header = ["trial", *keys, metric, "epochs"]
+    body = [[r["trial_id"], *(_short(r["params"].get(k)) for k in keys),
+             f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
+    return "\n".join([line(header), *(line(b) for b in body)])
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

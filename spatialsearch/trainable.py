@@ -1,0 +1,67 @@
+"""Ray Tune adapter: flat dict -> TrialConfig -> Trainer epochs -> tune.report + checkpoint.
+
+Every epoch reports its metrics with a checkpoint folder holding
+    state.pt  the full training state (model, optimizer, RNG, best so far): resume exactly
+    best.pt   the best-validation checkpoint (checkpoint.py format), the trial's deliverable
+A retried or restored trial continues from the last reported epoch (tune.get_checkpoint).
+The last epoch's report adds segregation and the test accuracy of the best checkpoint.
+A NaN/inf loss raises TrainingDiverged: Ray marks the trial failed with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from spatialsearch import metrics as m
+from spatialsearch.checkpoint import atomic_save, save_checkpoint
+from spatialsearch.config import trial_config_from_dict
+from spatialsearch.train import Trainer
+
+STATE_FILE = "state.pt"
+BEST_FILE = "best.pt"
+#: environment variable a test sets to make one trial's worker die (fault tests).
+CRASH_ENV = "SPATIALSEARCH_CRASH_AT_EPOCH"
+
+
+def _threads(config: dict[str, Any]) -> None:
+    """torch and numba use as many threads as the trial has CPUs (>= 1)."""
+    threads = max(1, int(config.get("__cpus", 1)))
+    torch.set_num_threads(threads)
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """The function trainable: config holds flat training keys (+ private __ keys)."""
+    _threads(config)
+    trial = trial_config_from_dict({k: v for k, v in config.items() if not k.startswith("__")})
+    trainer = Trainer(trial)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / STATE_FILE, map_location=trainer.device,
+                               weights_only=True)
+        trainer.load_state_dict(state)
+    crash_at = int(os.environ.get(CRASH_ENV, "0"))
+    while trainer.epoch < trial.run.epochs:
+        results = trainer.run_epoch()
+        if crash_at and trainer.epoch == crash_at and checkpoint is None:
+            os._exit(1)  # fault injection for tests: the worker process dies mid-trial
+        if trainer.epoch == trial.run.epochs:
+            best_model = trainer.best_model()
+            results |= trainer.segregation_metrics() | {
+                f"best_{key}": value for key, value in
+                (trainer.segregation_metrics(best_model) | trainer.test_metrics()).items()}
+        with tempfile.TemporaryDirectory() as folder:
+            atomic_save(trainer.state_dict(), Path(folder) / STATE_FILE)
+            best = trainer.best_model()
+            save_checkpoint(Path(folder) / BEST_FILE, best, trial,
+                            int(trainer.best_metrics[m.EPOCH]), trainer.best_metrics)
+            tune.report(results, checkpoint=tune.Checkpoint.from_directory(folder))
