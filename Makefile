@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 search: $(STAMP)
-	$(PY) run_search.py search_spaces/quickstart.yaml
+	$(PY) run_search.py search_spaces/quickstart.yaml --output runs/$$(date +%Y%m%d-%H%M%S)
 
 train: $(STAMP)
 	$(VENV)/bin/spatialsearch train --datasets digits --labels 5 --input concatenate \

@@ -157,7 +157,8 @@ FLAT_KEYS: dict[str, str] = {
 
 def suggest(key: str, allowed: Any) -> str:
     """' (did you mean X?)' for a near miss among allowed keys, else ''."""
-    close = get_close_matches(key, list(allowed), n=1)
+    by_case = [name for name in allowed if name.lower() == key.lower()]
+    close = by_case or get_close_matches(key, list(allowed), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -20,7 +20,9 @@ import ray
 from ray import tune
 
 from spatialsearch import metrics as m
-from spatialsearch.errors import ConfigError
+from spatialsearch.data import missing_files
+from spatialsearch.errors import ConfigError, DataError
+from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run
 from spatialsearch.search_config import Distribution, SearchConfig
 from spatialsearch.trainable import BEST_FILE, train_trial
@@ -110,7 +112,7 @@ def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> 
     if resume:
         path = experiment / config.name
         if not tune.Tuner.can_restore(str(path)):
-            raise ConfigError(f"--resume: no search to resume at {str(path)!r}")
+            raise ConfigError(f"--resume: no restorable search at {str(path)!r}")
         return tune.Tuner.restore(str(path), trainable, resume_errored=True,
                                   param_space=param_space(config))
     return tune.Tuner(
@@ -128,15 +130,51 @@ def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> 
     )
 
 
-def run_search(config: SearchConfig, *, address: str | None = None, resume: bool = False,
-               quiet: bool = False) -> dict[str, Any]:
-    """Run (or resume) the search; returns the summary written to summary.json."""
+def preflight(config: SearchConfig, resume: bool) -> None:
+    """Everything checkable before Ray starts: output folder, datasets on disk, MLflow server.
+
+    Raises:
+        ConfigError / DataError: with the key and the reason; nothing has been written.
+    """
     folder = config.folder
+    check_writable(folder, key="output")
     if folder.exists() and not resume and (folder / RAY_FOLDER).exists():
         raise ConfigError(f"output: {str(folder)!r} already holds a search named "
                           f"{config.name!r}; pass --resume to continue it, or change name/output")
-    folder.mkdir(parents=True, exist_ok=True)
+    if resume and not (folder / RAY_FOLDER / config.name).exists():
+        raise ConfigError(f"--resume: no search to resume at {str(folder / RAY_FOLDER)!r}")
+    datasets = {name for value in config.dataset_choices for name in value}
+    base = config.base_config.data
+    for name in sorted(datasets - {"digits"}):
+        if not base.download and (missing := missing_files(name, base.root)):
+            raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
+                            f"(missing {', '.join(str(p) for p in missing)}); get the files "
+                            f"or set fixed.download: true (online)")
+    if config.tracking_uri.startswith(("http://", "https://")):
+        check_server(config.tracking_uri)
+
+
+def check_server(uri: str) -> None:
+    """A quick GET of the MLflow server's /health (MLflow's client would retry for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
+            if response.status != 200:
+                raise ConfigError(f"tracking_uri: {uri!r} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as error:
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow server {uri!r}: {error}; "
+                          f"start it (mlflow server --host 127.0.0.1) or fix the URI") from error
+
+
+def run_search(config: SearchConfig, *, address: str | None = None, resume: bool = False,
+               quiet: bool = False) -> dict[str, Any]:
+    """Run (or resume) the search; returns the summary written to summary.json."""
+    preflight(config, resume)
+    folder = config.folder
     uri = tracking_uri(config)
+    folder.mkdir(parents=True, exist_ok=True)
     client, experiment_id = connect(uri, config.experiment)
     parent_id = parent_run(client, experiment_id, config.name, config.source_hash, folder)
     logger = MlflowTrialLogger(client, experiment_id, parent_id, config.name,
@@ -144,7 +182,8 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     # one checkpoint per epoch per trial is the design; Ray's advice to checkpoint less is noise
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=None, configure_logging=False,
+        # "local": always a fresh local Ray unless --address names a cluster
+        ray.init(address=address or "local", include_dashboard=None, configure_logging=False,
                  log_to_driver=not quiet)
     tuner = _tuner(config, [logger], resume, quiet)
     if resume:  # restored tuners keep their callbacks pickled; give them a live logger

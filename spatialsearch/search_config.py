@@ -109,6 +109,14 @@ class SearchConfig:
         return trial_config_from_dict(values)
 
     @property
+    def dataset_choices(self) -> list[tuple[str, ...]]:
+        """Every value `datasets` can take in this search."""
+        for key, dist in self.space:
+            if key == "datasets":
+                return [tuple(v) if isinstance(v, tuple) else (v,) for v in dist.values]
+        return [self.base_config.data.datasets]
+
+    @property
     def grid_size(self) -> int:
         sizes = [len(d.values) for _, d in self.space if d.kind == "grid"]
         return math.prod(sizes) if sizes else 1

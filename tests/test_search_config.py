@@ -1,0 +1,127 @@
+"""Bad search spaces: one clear message naming the key path, exit 2, nothing created."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spatialsearch.cli import main
+from spatialsearch.errors import ConfigError
+from spatialsearch.search_config import search_config_from_dict
+
+GOOD = {
+    "name": "t", "num_samples": 2, "fixed": {"layers": [4], "epochs": 2},
+    "space": {"transport": {"loguniform": [0.1, 10]}},
+    "scheduler": {"type": "asha", "grace_period": 1},
+}
+
+
+def _with(**changes):
+    doc = json.loads(json.dumps(GOOD))
+    for path, value in changes.items():
+        node = doc
+        *parents, leaf = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is KeyError:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return doc
+
+
+BAD = [
+    (_with(nmae="x"), r"nmae: unknown key \(did you mean 'name'\?\)"),
+    (_with(space__transprt={"uniform": [0, 1]}), r"space\.transprt: unknown key \(did you mean 'transport'"),
+    (_with(fixed__layres=[3]), r"fixed\.layres: unknown key \(did you mean 'layers'"),
+    (_with(scheduler__grace_perod=2), r"scheduler\.grace_perod: unknown key \(did you mean 'grace_period'"),
+    (_with(num_samples=0), r"num_samples: must be an integer >= 1, got 0"),
+    (_with(num_samples="8"), r"num_samples: must be an integer >= 1, got '8'"),
+    (_with(mode="maximum"), r"mode: must be one of max, min, got 'maximum'"),
+    (_with(metric="accuracy"), r"metric: must be one of val_accuracy, .*got 'accuracy'"),
+    (_with(scheduler__type="hyperband"), r"scheduler\.type: must be one of asha, fifo"),
+    (_with(scheduler__grace_period=5), r"scheduler\.grace_period: must be in \[1, epochs=2\], got 5"),
+    (_with(scheduler__reduction_factor=1), r"scheduler\.reduction_factor: must be an integer >= 2"),
+    (_with(search__algorithm="bayes"), r"search\.algorithm: must be one of optuna, random, grid"),
+    (_with(space__norm={"grid": ["l1", "l2"]}), r"space\.norm: a grid cannot be combined with search\.algorithm 'optuna'"),
+    (_with(space__transport={"loguniform": [0, 10]}), r"space\.transport\.loguniform: loguniform needs low > 0"),
+    (_with(space__transport={"uniform": [5, 1]}), r"space\.transport\.uniform: `low < high` must hold, but got \(low=5, high=1\)"),
+    (_with(space__transport={"normal": [0, 1]}), r"space\.transport: unknown distribution 'normal'"),
+    (_with(space__transport=3), r"space\.transport: must be one mapping like"),
+    (_with(space__norm={"choice": ["l1", "l7"]}), r"space\.norm\.choice\[1\] -> norm: must be one of l1, l2, got 'l7'"),
+    (_with(space__activation={"choice": ["ReLU", "Relu"]}), r"activation: must be one of .*got 'Relu' \(did you mean 'ReLU'"),
+    (_with(space__lr={"int": [1, 2.5]}), r"space\.lr\.int: high must be an integer, got 2\.5"),
+    (_with(fixed__proximity=-2), r"fixed\.proximity: must be in \[0, inf\), got -2"),
+    (_with(fixed__datasets=["MNIST", "digits"]), r"datasets: all datasets of a run must share one image shape"),
+    (_with(fixed__where=[5]), r"where\[0\]: spatial layer indices are 0\.\.1"),
+    (_with(fixed__transport=1), r"space\.transport: is also in fixed"),
+    (_with(resources__gpu=-1), r"resources\.gpu: must be a number >= 0, got -1"),
+    (_with(resources__gpu=1.5), r"resources\.gpu: above 1 must be a whole number, got 1\.5"),
+    (_with(resources__cpu=0), r"resources\.cpu: must be a number >= 0\.01, got 0"),
+    (_with(name="../evil"), r"name: letters, digits, '-', '_' and '\.' only, got '\.\./evil'"),
+    (_with(max_failures=-1), r"max_failures: must be an integer >= 0"),
+    (_with(space=None), r"space: optuna needs at least one searched key"),
+    (_with(scheduler="asha"), r"scheduler: must be a mapping, got 'asha'"),
+]
+
+
+@pytest.mark.parametrize("doc,message", BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_space_is_one_message_exit_2_and_nothing_created(tmp_path, capsys, doc, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    assert main(["search", str(space), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    import re
+
+    assert re.search(message, err), err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=message):
+        search_config_from_dict(doc)
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    assert main(["search", str(broken)]) == 2
+    assert "is not valid YAML" in capsys.readouterr().err
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    assert main(["search", str(listed)]) == 2
+    assert "must hold a mapping" in capsys.readouterr().err
+    assert main(["search", str(tmp_path / "absent.yaml")]) == 2
+    assert "search space: no file at" in capsys.readouterr().err
+
+
+def test_yaml_is_loaded_safely(tmp_path, capsys):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("name: !!python/object/apply:os.system ['touch pwned']\n")
+    assert main(["search", str(evil)]) == 2
+    assert not (tmp_path / "pwned").exists()
+
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+
+
+@pytest.mark.parametrize("path", sorted(SPACES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_spaces_validate_and_dry_run(path, capsys):
+    assert main(["search", str(path), "--dry-run"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["trials"] >= 1
+
+
+def test_set_overrides_and_grid_counts(tmp_path, capsys):
+    doc = _with(search__algorithm="grid",
+                space={"norm": {"grid": ["l1", "l2"]}, "transport": {"grid": [1, 10, 100]}})
+    space = tmp_path / "grid.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    assert main(["search", str(space), "--dry-run", "--set", "fixed.epochs=3",
+                 "--set", "num_samples=2"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["trials"] == 12 and described["fixed"]["epochs"] == 3
+    assert main(["search", str(space), "--dry-run", "--set", "fixed.epochs"]) == 2
+    assert "--set: expected key=value" in capsys.readouterr().err

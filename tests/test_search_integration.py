@@ -1,0 +1,200 @@
+"""The search end to end on a real local Ray and real MLflow stores (no mocks).
+
+Marked slow: each starts real trials. Ray comes from the session fixture (num_cpus=2), except
+where a test runs the driver as its own process (SIGKILL, cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from spatialsearch.errors import ConfigError
+from spatialsearch.mlflow_log import PARENT_TAG, TRIAL_TAG
+from spatialsearch.runner import run_search, tracking_uri
+from spatialsearch.search_config import search_config_from_dict
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _space(tmp_path: Path, **extra) -> dict:
+    doc = {
+        "name": "it", "num_samples": 6, "max_concurrent_trials": 2, "output": str(tmp_path),
+        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+        "search": {"algorithm": "optuna", "seed": 1},
+        "fixed": {"layers": [8], "epochs": 4, "batch": 64},
+        "space": {"transport": {"loguniform": [0.1, 300]}, "lr": {"loguniform": [1e-4, 2e-2]},
+                  "norm": {"choice": ["l1", "l2"]}},
+    }
+    doc.update(extra)
+    return doc
+
+
+def _children(client: MlflowClient, experiment: str) -> tuple[list, list]:
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("spatialsearch.kind") == "search"]
+    children = [r for r in runs if r.data.tags.get("spatialsearch.kind") == "trial"]
+    return parents, children
+
+
+def _check_store(client: MlflowClient, experiment: str, trials: int, epochs: int) -> None:
+    parents, children = _children(client, experiment)
+    assert len(parents) == 1 and len(children) == trials
+    assert all(c.data.tags[PARENT_TAG] == parents[0].info.run_id for c in children)
+    assert len({c.data.tags[TRIAL_TAG] for c in children}) == trials
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert {"transport", "lr", "norm", "layers", "epochs"} <= set(child.data.params)
+        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= epochs
+        for name in ("proximity", "transport", "val_accuracy_task0", "val_accuracy_task1"):
+            assert len(client.get_metric_history(child.info.run_id, name)) == len(steps)
+        artifacts = [a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")]
+        assert artifacts == ["checkpoint/best.pt"]
+    full = [c for c in children if len(client.get_metric_history(
+        c.info.run_id, "val_accuracy")) == epochs]
+    assert all("best_test_accuracy" in c.data.metrics for c in full)
+
+
+def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, tmp_path):
+    config = search_config_from_dict(_space(tmp_path))
+    summary = run_search(config, quiet=True)
+    assert summary["trials"] == 6 and summary["errored"] == 0
+    assert summary["stopped_early"] >= 1  # ASHA cut some trials before 4 epochs
+    best = Path(summary["best"]["checkpoint"])
+    assert best == tmp_path / "it" / "best" / "best.pt" and best.is_file()
+    from spatialsearch.checkpoint import load_checkpoint
+
+    assert load_checkpoint(best).metrics["val_accuracy"] == pytest.approx(
+        summary["best"]["val_accuracy"])
+    assert (tmp_path / "it" / "results.csv").read_text().count("\n") == 7
+    _check_store(MlflowClient(tracking_uri(config)), "spatialsearch", 6, 4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1, SQLite backend, proxied artifacts."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("mlflow server did not start")
+    yield uri
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def test_search_logs_to_a_real_mlflow_server(ray_session, tmp_path, mlflow_server):
+    config = search_config_from_dict(_space(tmp_path, num_samples=3, tracking_uri=mlflow_server,
+                                            experiment="served"))
+    summary = run_search(config, quiet=True)
+    assert summary["mlflow"]["not_logged"] == []
+    assert not (tmp_path / "it" / "mlflow.db").exists()
+    _check_store(MlflowClient(mlflow_server), "served", 3, 4)
+
+
+def test_unreachable_server_fails_before_any_trial(tmp_path):
+    port = _free_port()
+    config = search_config_from_dict(_space(tmp_path, tracking_uri=f"http://127.0.0.1:{port}"))
+    with pytest.raises(ConfigError, match="tracking_uri: cannot reach the MLflow server"):
+        run_search(config, quiet=True)
+    assert not (tmp_path / "it").exists()
+
+
+def _driver(space: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space), "--quiet",
+                             *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
+    doc = _space(tmp_path, num_samples=6, scheduler={"type": "fifo"},
+                 fixed={"layers": [32, 32], "epochs": 6, "batch": 16})
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    driver = _driver(space)
+    uri = f"sqlite:///{tmp_path / 'it' / 'mlflow.db'}"
+    deadline = time.time() + 240
+    finished = 0
+    while time.time() < deadline and driver.poll() is None:
+        time.sleep(1)
+        if (tmp_path / "it" / "mlflow.db").exists():
+            try:
+                _, children = _children(MlflowClient(uri), "spatialsearch")
+            except Exception:  # noqa: BLE001 - store being created by the driver
+                continue
+            finished = sum(c.info.status == "FINISHED" for c in children)
+            if finished >= 2:
+                break
+    assert driver.poll() is None, driver.stdout.read()
+    assert 2 <= finished < 6
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    resumed = _driver(space, "--resume")
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
+    summary = json.loads((tmp_path / "it" / "summary.json").read_text())
+    assert summary["trials"] == 6 and summary["errored"] == 0
+    assert all(row["epochs"] == 6 for row in summary["table"])
+    client = MlflowClient(uri)
+    parents, children = _children(client, "spatialsearch")
+    assert len(parents) == 1 and len(children) == 6
+    for child in children:
+        assert child.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert sorted(set(steps)) == list(range(1, 7))  # every epoch logged ...
+        assert len(steps) <= 7  # ... at most one repeated (the epoch in flight at the kill)
+
+
+def test_search_on_a_cluster_started_with_ray_start(tmp_path):
+    port = _free_port()
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    started = subprocess.run(
+        [ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+         "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
+         "--disable-usage-stats"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        space = tmp_path / "space.yaml"
+        space.write_text(yaml.safe_dump(_space(tmp_path, num_samples=2)))
+        driver = _driver(space, "--address", f"127.0.0.1:{port}")
+        output, _ = driver.communicate(timeout=300)
+        assert driver.returncode == 0, output
+        summary = json.loads((tmp_path / "it" / "summary.json").read_text())
+        assert summary["trials"] == 2 and summary["errored"] == 0
+    finally:
+        # stop only this cluster's processes (`ray stop` would stop every Ray on the machine)
+        subprocess.run(["pkill", "-9", "-f", f"127.0.0.1:{port}"], check=False)
