@@ -117,7 +117,8 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_epoch(results: dict[str, float]) -> None:
-    tasks = " ".join(f"{results[k]:.3f}" for k in sorted(results) if k.startswith("val_accuracy_task"))
+    per_task = sorted(k for k in results if k.startswith("val_accuracy_task"))
+    tasks = " ".join(f"{results[k]:.3f}" for k in per_task)
     print(f"epoch {int(results[m.EPOCH]):4d}  loss {results[m.TRAIN_LOSS]:.4f}  "
           f"val acc {results[m.VAL_ACCURACY]:.4f} [{tasks}]  "
           f"prox {results[m.PROXIMITY]:.4f}  transport {results[m.TRANSPORT]:.4f}", flush=True)

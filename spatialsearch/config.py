@@ -82,7 +82,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    type: ModelType = "linear"          # linear: flatten + SpatialLinear; convolution: SpatialConv2d
+    type: ModelType = "linear"          # linear: SpatialLinear stack; convolution: SpatialConv2d
     layers: tuple[int, ...] = (150, 100, 50)  # h_0..h_{L-1}: hidden widths (neurons or channels)
     activation: str = "Sigmoid"         # a torch.nn activation class name, one instance per layer
     kernel: int = 3                     # convolution kernel size (odd; padding "same")

@@ -1,7 +1,8 @@
 """The two spatial cost terms, proximity and transport, as fused autograd functions.
 
 On CPU tensors both run as one-pass numba kernels (spatialsearch.kernels) that return the value
-and every gradient at once. Elsewhere (CUDA) they run as torch ops: both work on a pairwise distance matrix D_ij = sqrt(||a_i - b_j||^2 + eps) computed once in the
+and every gradient at once. Elsewhere (CUDA) they run as torch ops: both work on a pairwise
+distance matrix D_ij = sqrt(||a_i - b_j||^2 + eps) computed once in the
 forward pass (through ||a||^2 + ||b||^2 - 2 a.b, one small matmul) and kept for the backward
 pass, whose position gradients are again small matmuls:
     d/da_i sum_j R_ij D_ij = a_i sum_j R_ij / D_ij - sum_j (R_ij / D_ij) b_j.

@@ -24,7 +24,7 @@ from spatialsearch.data import missing_files
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run
-from spatialsearch.search_config import Distribution, SearchConfig
+from spatialsearch.search_config import Distribution, SearchConfig, thaw
 from spatialsearch.trainable import BEST_FILE, train_trial
 
 _logger = logging.getLogger(__name__)
@@ -63,19 +63,10 @@ def _plain(value: Any) -> Any:
 
 def param_space(config: SearchConfig) -> dict[str, Any]:
     """Flat training keys: fixed values and Tune domains, plus the CPU count for threads."""
-    space: dict[str, Any] = {k: _plain_deep(v) for k, v in config.fixed}
+    space: dict[str, Any] = {k: thaw(v) for k, v in config.fixed}
     space.update({key: _tune_domain(dist) for key, dist in config.space})
     space["__cpus"] = config.resources.cpu
     return space
-
-
-def _plain_deep(value: Any) -> Any:
-    if isinstance(value, tuple):
-        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
-                         for v in value):
-            return {k: _plain_deep(v) for k, v in value}
-        return [_plain_deep(v) for v in value]
-    return value
 
 
 def _search_algorithm(config: SearchConfig) -> Any:
@@ -207,7 +198,9 @@ def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
         frame = result.metrics_dataframe
         metric = config.metric
         values = frame[metric] if frame is not None and metric in frame else []
-        best = (max(values) if config.mode == "max" else min(values)) if len(values) else float("nan")
+        best = float("nan")
+        if len(values):
+            best = max(values) if config.mode == "max" else min(values)
         checkpoint = ""
         if result.checkpoint is not None:
             checkpoint = str(Path(result.checkpoint.path) / BEST_FILE)

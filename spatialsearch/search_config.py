@@ -206,8 +206,8 @@ def _distribution(key: str, raw: Any, path: str) -> Distribution:
         for bound, name in ((low, "low"), (high, "high")):
             ok_type = isinstance(bound, int) if integer else isinstance(bound, (int, float))
             if isinstance(bound, bool) or not ok_type:
-                raise ConfigError(f"{where}: {name} must be {'an integer' if integer else 'a number'}"
-                                  f", got {bound!r}")
+                kind_text = "an integer" if integer else "a number"
+                raise ConfigError(f"{where}: {name} must be {kind_text}, got {bound!r}")
         if not low < high:
             raise ConfigError(f"{where}: `low < high` must hold, but got (low={low}, high={high})")
         if kind == "loguniform" and low <= 0:
@@ -230,18 +230,19 @@ def _check_combinations(config: SearchConfig) -> None:
     layers). Capped: the first 256 combinations."""
     keys = [key for key, _ in config.space]
     corners = [dist.example_values() for _, dist in config.space]
-    fixed = {k: _thaw(v) for k, v in config.fixed}
+    fixed = {k: thaw(v) for k, v in config.fixed}
     for values in itertools.islice(itertools.product(*corners), 256):
-        trial = {**fixed, **{k: _thaw(v) for k, v in zip(keys, values)}}
+        trial = {**fixed, **{k: thaw(v) for k, v in zip(keys, values)}}
         trial_config_from_dict(trial, prefix="fixed/space: ")
 
 
-def _thaw(value: Any) -> Any:
+def thaw(value: Any) -> Any:
+    """Frozen tuples back to the lists/dicts a trial config takes."""
     if isinstance(value, tuple):
         if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str)
                          for v in value):
-            return {k: _thaw(v) for k, v in value}
-        return [_thaw(v) for v in value]
+            return {k: thaw(v) for k, v in value}
+        return [thaw(v) for v in value]
     return value
 
 

@@ -210,7 +210,8 @@ class Trainer:
 
     def test_metrics(self) -> dict[str, float]:
         """Test-split accuracy of the best checkpoint (overall and per task)."""
-        result = evaluate(self.best_model(), self._batches(self.data.test, 4 * self.config.data.batch))
+        test = self._batches(self.data.test, 4 * self.config.data.batch)
+        result = evaluate(self.best_model(), test)
         return {m.TEST_ACCURACY: result.accuracy,
                 **{m.test_task_accuracy(t): a for t, a in enumerate(result.task_accuracy)}}
 

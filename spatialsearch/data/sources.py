@@ -1,0 +1,137 @@
+"""Dataset sources: torchvision MNIST-family files or scikit-learn digits -> per-task tensors.
+
+SPEC section 1. A dataset of K classes folds into ceil(K / C) tasks: task = class // C,
+label = class % C. Splits: a seeded validation share carved from train drives checkpoint
+selection; the official test split is only for the final best checkpoint. digits has no
+official test split, so a seeded test share is carved first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from spatialsearch.config import DataConfig
+from spatialsearch.errors import DataError
+
+#: torchvision class name -> raw files it reads under <root>/<name>/raw/.
+RAW_FILES: dict[str, tuple[str, ...]] = {
+    **{
+        name: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        for name in ("MNIST", "FashionMNIST", "KMNIST")
+    },
+    "QMNIST": ("qmnist-train-images-idx3-ubyte", "qmnist-train-labels-idx2-int",
+               "qmnist-test-images-idx3-ubyte", "qmnist-test-labels-idx2-int"),
+}
+
+
+class TaskSet(NamedTuple):
+    """One split of one task."""
+
+    images: Tensor  # (N, C, H, W) float32 in [0, 1]
+    labels: Tensor  # (N,) int64 in [0, labels)
+
+
+class TaskData(NamedTuple):
+    """train / validation / test, each a list of T TaskSets on one device."""
+
+    train: list[TaskSet]
+    validation: list[TaskSet]
+    test: list[TaskSet]
+
+
+class _Labelled(NamedTuple):
+    images: Tensor  # (N, 1, H, W) float32 in [0, 1]
+    classes: Tensor  # (N,) int64 class ids
+
+
+def missing_files(name: str, root: str) -> list[Path]:
+    """The raw files torchvision needs for `name` that are not under root."""
+    raw = Path(root) / name / "raw"
+    return [raw / file for file in RAW_FILES[name] if not (raw / file).is_file()]
+
+
+def _absent_message(name: str, root: str, missing: list[Path]) -> str:
+    raw = Path(root) / name / "raw"
+    return (
+        f"datasets: {name} not found under root {root!r}: expected the uncompressed files "
+        f"{', '.join(RAW_FILES[name])} in {raw}/ (missing: {', '.join(p.name for p in missing)})."
+        f" Get them by running once online with `download: true` (--download), or copy them "
+        f"there from another machine; `datasets: [digits]` runs offline."
+    )
+
+
+def _torchvision(name: str, root: str, train: bool, download: bool) -> _Labelled:
+    import torchvision.datasets as tvd
+
+    if not download and (missing := missing_files(name, root)):
+        raise DataError(_absent_message(name, root, missing))
+    try:
+        if name == "QMNIST":
+            dataset = tvd.QMNIST(root, what="train" if train else "test", download=download)
+        else:
+            dataset = getattr(tvd, name)(root, train=train, download=download)
+    except (RuntimeError, OSError, ValueError, AssertionError, TypeError) as error:
+        raise DataError(f"datasets: cannot read {name} from {root!r}: {error}") from error
+    targets = dataset.targets
+    classes = targets[:, 0] if targets.dim() == 2 else targets  # QMNIST: (N, 8) table
+    images = dataset.data.unsqueeze(1).to(torch.float32).div_(255.0)
+    return _Labelled(images, classes.to(torch.int64))
+
+
+def _digits() -> _Labelled:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    return _Labelled(images, torch.from_numpy(bunch.target.astype(np.int64)))
+
+
+def _carve(data: _Labelled, fraction: float, generator: torch.Generator
+           ) -> tuple[_Labelled, _Labelled]:
+    """Seeded split -> (rest, carved), carved holding round(fraction * N) samples."""
+    order = torch.randperm(len(data.classes), generator=generator)
+    count = round(fraction * len(order))
+    carved, rest = order[:count], order[count:]
+    return (_Labelled(data.images[rest], data.classes[rest]),
+            _Labelled(data.images[carved], data.classes[carved]))
+
+
+def _fold(data: _Labelled, labels: int, num_tasks: int) -> list[TaskSet]:
+    """Class k -> task k // C, label k % C."""
+    task_of = data.classes // labels
+    return [
+        TaskSet(data.images[task_of == t].contiguous(), data.classes[task_of == t] % labels)
+        for t in range(num_tasks)
+    ]
+
+
+def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskData:
+    """Load every dataset of `config`, split it, fold it into tasks and move it to device.
+
+    Raises:
+        DataError: a torchvision dataset is absent (offline) or unreadable.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    splits: TaskData = TaskData([], [], [])
+    for name, num_tasks in zip(config.datasets, config.tasks_per_dataset):
+        if name == "digits":
+            train, test = _carve(_digits(), config.test_fraction, generator)
+        else:
+            train = _torchvision(name, config.root, True, config.download)
+            test = _torchvision(name, config.root, False, config.download)
+        train, validation = _carve(train, config.validation_fraction, generator)
+        for bucket, part in zip(splits, (train, validation, test)):
+            bucket.extend(_fold(part, config.labels, num_tasks))
+    for bucket in splits:
+        for index, task in enumerate(bucket):
+            if len(task.labels) == 0:
+                raise DataError(f"datasets: task {index} has no samples in a split; "
+                                f"lower `labels` or use more data")
+            bucket[index] = TaskSet(task.images.to(device), task.labels.to(device))
+    return splits
