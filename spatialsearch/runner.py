@@ -79,7 +79,11 @@ def _search_algorithm(config: SearchConfig) -> Any:
     sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
                "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed)}[config.search.sampler]()
-    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode)
+    # The study lives in <folder>/optuna.db so `optuna-dashboard sqlite:///.../optuna.db` shows
+    # it live; RDBStorage pickles without its engine, so Tune's searcher snapshots still work.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(config.folder / 'optuna.db').resolve()}")
+    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode,
+                        storage=storage, study_name=config.name)
 
 
 def _scheduler(config: SearchConfig) -> Any:
@@ -174,8 +178,9 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         # "local": always a fresh local Ray unless --address names a cluster
-        ray.init(address=address or "local", include_dashboard=None, configure_logging=False,
-                 log_to_driver=not quiet)
+        context = ray.init(address=address or "local", include_dashboard=None,
+                           configure_logging=False, log_to_driver=not quiet)
+        _announce_dashboard(context.dashboard_url)
     tuner = _tuner(config, [logger], resume, quiet)
     if resume:  # restored tuners keep their callbacks pickled; give them a live logger
         tuner._local_tuner._run_config.callbacks = [logger]
@@ -189,6 +194,17 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
     logger._safely("end the search run", client.set_terminated, parent_id, status)
     return summary
+
+
+def _announce_dashboard(url: str | None) -> None:
+    """Log where the Ray dashboard is and how to authenticate (Ray's token auth)."""
+    if not url:
+        _logger.warning("Ray dashboard: not running (install ray[default] to get it)")
+        return
+    token = Path.home() / ".ray" / "auth_token"
+    how = (f"token auth: send 'Authorization: Bearer <token>' with the token from {token} "
+           f"(`ray get-auth-token`)" if token.is_file() else "no auth token configured")
+    _logger.warning("Ray dashboard: http://%s (%s)", url, how)
 
 
 def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:

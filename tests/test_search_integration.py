@@ -20,6 +20,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from spatialsearch.errors import ConfigError
+from tests.conftest import kill_ray_sessions, ray_sessions
 from spatialsearch.mlflow_log import PARENT_TAG, TRIAL_TAG
 from spatialsearch.runner import run_search, tracking_uri
 from spatialsearch.search_config import search_config_from_dict
@@ -145,6 +146,7 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
                  fixed={"layers": [32, 32], "epochs": 6, "batch": 16})
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
+    before = ray_sessions()
     driver = _driver(space)
     uri = f"sqlite:///{tmp_path / 'it' / 'mlflow.db'}"
     deadline = time.time() + 240
@@ -161,8 +163,9 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
                 break
     assert driver.poll() is None, driver.stdout.read()
     assert 2 <= finished < 6
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver dies mid-search ...
     driver.wait()
+    kill_ray_sessions(ray_sessions() - before)  # ... and so does the local Ray it started
     resumed = _driver(space, "--resume")
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
@@ -181,6 +184,7 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
 
 def test_search_on_a_cluster_started_with_ray_start(tmp_path):
     port = _free_port()
+    before = ray_sessions()
     ray_cli = str(Path(sys.executable).with_name("ray"))
     started = subprocess.run(
         [ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
@@ -198,3 +202,39 @@ def test_search_on_a_cluster_started_with_ray_start(tmp_path):
     finally:
         # stop only this cluster's processes (`ray stop` would stop every Ray on the machine)
         subprocess.run(["pkill", "-9", "-f", f"127.0.0.1:{port}"], check=False)
+        kill_ray_sessions(ray_sessions() - before)
+        Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)
+
+
+def test_diverging_trial_fails_with_its_reason_and_the_search_goes_on(ray_session, tmp_path):
+    doc = _space(tmp_path, num_samples=1, max_failures=0, scheduler={"type": "fifo"},
+                 search={"algorithm": "grid"},
+                 fixed={"layers": [8], "epochs": 2, "optimizer": "SGD", "lr": 0.001},
+                 space={"transport": {"grid": [1e30, 0.0]}})
+    summary = run_search(search_config_from_dict(doc), quiet=True)
+    assert summary["trials"] == 2 and summary["errored"] == 1
+    assert len(summary["table"]) == 1 and summary["table"][0]["epochs"] == 2
+    client = MlflowClient(tracking_uri(search_config_from_dict(doc)))
+    _, children = _children(client, "spatialsearch")
+    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
+    failed = next(c for c in children if c.info.status == "FAILED")
+    assert "training loss is" in failed.data.tags["spatialsearch.failure"]
+
+
+def test_a_dying_worker_is_retried_from_its_checkpoint(tmp_path):
+    doc = _space(tmp_path, num_samples=2, max_failures=1, scheduler={"type": "fifo"},
+                 fixed={"layers": [8], "epochs": 4})
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    env = {**os.environ, "SPATIALSEARCH_CRASH_AT_EPOCH": "2"}
+    driver = subprocess.run([sys.executable, str(ROOT / "run_search.py"), str(space), "--quiet"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert driver.returncode == 0, driver.stdout + driver.stderr
+    summary = json.loads((tmp_path / "it" / "summary.json").read_text())
+    assert summary["errored"] == 0 and all(r["epochs"] == 4 for r in summary["table"])
+    client = MlflowClient(f"sqlite:///{tmp_path / 'it' / 'mlflow.db'}")
+    _, children = _children(client, "spatialsearch")
+    assert len(children) == 2
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert sorted(steps) == [1, 2, 3, 4]  # epoch 2 died unreported, then ran once more
