@@ -80,6 +80,10 @@ class MlflowTrialLogger(tune.Callback):
         self.client, self.experiment_id, self.parent_id = client, experiment_id, parent_id
         self.search_name, self.yaml_hash = search_name, yaml_hash
         self.runs: dict[str, str] = self._existing_children()
+        # last epoch each run holds: a resumed trial re-reports epochs after its checkpoint
+        # (identical values: training is deterministic from a checkpoint), logged once
+        self.logged_steps: dict[str, int] = {
+            run_id: self._last_step(run_id) for run_id in self.runs.values()}
         self.unlogged: list[str] = []  # what could not be logged (store down), for the summary
 
     def _existing_children(self) -> dict[str, str]:
@@ -88,6 +92,22 @@ class MlflowTrialLogger(tune.Callback):
             max_results=5000)
         return {run.data.tags[TRIAL_TAG]: run.info.run_id for run in runs
                 if TRIAL_TAG in run.data.tags}
+
+    def _last_step(self, run_id: str) -> int:
+        history = self.client.get_metric_history(run_id, "epoch")
+        return max((metric.step for metric in history), default=0)
+
+    def retire_orphans(self, known: set[str]) -> list[str]:
+        """Delete (recoverably) the runs of trials Ray no longer knows: after a driver crash,
+        trials created after Ray's last snapshot are replaced by new ones on --resume."""
+        retired = []
+        for trial_id, run_id in list(self.runs.items()):
+            if trial_id not in known:
+                self._safely(f"retire the run of lost trial {trial_id}", self.client.delete_run,
+                             run_id)
+                retired.append(trial_id)
+                del self.runs[trial_id]
+        return retired
 
     def _safely(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one MLflow call; on failure remember it (the search must go on)."""
@@ -126,6 +146,9 @@ class MlflowTrialLogger(tune.Callback):
         if run_id is None:
             return
         step = int(result.get("epoch", result.get("training_iteration", 0)))
+        if step <= self.logged_steps.get(run_id, 0):
+            return
+        self.logged_steps[run_id] = step
         stamp = int(time.time() * 1000)
         values = {k: v for k, v in _numeric(result).items() if k not in RAY_KEYS}
         metrics = [Metric(k, v, stamp, step) for k, v in sorted(values.items())]

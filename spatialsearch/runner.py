@@ -25,6 +25,7 @@ from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run
 from spatialsearch.search_config import Distribution, SearchConfig, thaw
+from spatialsearch.study import export_study
 from spatialsearch.trainable import BEST_FILE, train_trial
 
 _logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class TrialRow:
     best_metric: float
     epochs: int
     checkpoint: str
+    values: tuple[float, ...]  # the metric per epoch
 
 
 def _tune_domain(dist: Distribution) -> Any:
@@ -79,11 +81,8 @@ def _search_algorithm(config: SearchConfig) -> Any:
     sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
                "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed)}[config.search.sampler]()
-    # The study lives in <folder>/optuna.db so `optuna-dashboard sqlite:///.../optuna.db` shows
-    # it live; RDBStorage pickles without its engine, so Tune's searcher snapshots still work.
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(config.folder / 'optuna.db').resolve()}")
-    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode,
-                        storage=storage, study_name=config.name)
+    # in memory: study.py writes optuna.db from the results (see why there)
+    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode)
 
 
 def _scheduler(config: SearchConfig) -> Any:
@@ -120,7 +119,10 @@ def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> 
         run_config=tune.RunConfig(
             name=config.name, storage_path=str(experiment),
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # keep every checkpoint while running: Ray's own pruning can delete the one its
+            # last experiment snapshot points to, and a resume after a crash then fails
+            # ("does not exist on storage anymore"). prune_checkpoints runs after fit().
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             callbacks=callbacks, verbose=0 if quiet else 1),
     )
 
@@ -186,7 +188,13 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         tuner._local_tuner._run_config.callbacks = [logger]
     grid = tuner.fit()
     rows = _rows(grid, config)
+    prune_checkpoints(config.folder / RAY_FOLDER / config.name)
+    export_study(config, [r.__dict__ for r in rows])
+    retired = logger.retire_orphans({r.trial_id for r in rows})
     summary = _write_results(config, rows, uri, parent_id, logger)
+    summary["analyzed"] = _analyze_best(config, summary, logger, quiet)
+    summary["mlflow"]["retired_runs"] = retired
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if summary["best"]:
         best_value = summary["best"][config.metric]
         logger._safely("log the search's best metric", client.log_metric, parent_id,
@@ -194,6 +202,42 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
     logger._safely("end the search run", client.set_terminated, parent_id, status)
     return summary
+
+
+def _analyze_best(config: SearchConfig, summary: dict[str, Any], logger: MlflowTrialLogger,
+                  quiet: bool) -> list[str]:
+    """analysis.analyze on the best `config.analyze` trials; files go to <folder>/analysis/
+    <trial> and, as artifacts under analysis/, to each trial's MLflow run."""
+    from analysis.analyze import analyze
+
+    done = []
+    for row in summary["table"][:config.analyze]:
+        if not row["checkpoint"] or not Path(row["checkpoint"]).is_file():
+            continue
+        out = config.folder / "analysis" / row["trial_id"]
+        try:
+            analyze(row["checkpoint"], out, progress=not quiet)
+        except Exception as error:  # noqa: BLE001 - a failed analysis must not lose the search
+            _logger.warning("analysis of trial %s failed: %s", row["trial_id"], error)
+            continue
+        run_id = logger.runs.get(row["trial_id"])
+        if run_id is not None:
+            logger._safely(f"log the analysis of trial {row['trial_id']}",
+                           logger.client.log_artifacts, run_id, str(out), "analysis")
+        done.append(str(out))
+    return done
+
+
+def prune_checkpoints(experiment: Path) -> int:
+    """After the search: keep only each trial's last checkpoint folder; returns how many
+    were removed. Safe then (no trial will be restored); never during the search."""
+    removed = 0
+    for trial in experiment.iterdir():
+        checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
+        for old in checkpoints[:-1]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _announce_dashboard(url: str | None) -> None:
@@ -213,7 +257,7 @@ def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
     for result in grid:
         frame = result.metrics_dataframe
         metric = config.metric
-        values = frame[metric] if frame is not None and metric in frame else []
+        values = list(frame[metric]) if frame is not None and metric in frame else []
         best = float("nan")
         if len(values):
             best = max(values) if config.mode == "max" else min(values)
@@ -225,7 +269,7 @@ def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
             trial_id=trial_id, status="ERROR" if result.error else "TERMINATED",
             params={k: v for k, v in result.config.items() if k in searched},
             best_metric=float(best), epochs=int(result.metrics.get(m.EPOCH, 0)),
-            checkpoint=checkpoint))
+            checkpoint=checkpoint, values=tuple(float(v) for v in values)))
     return rows
 
 
@@ -255,7 +299,7 @@ def _write_results(config: SearchConfig, rows: list[TrialRow], uri: str, parent_
         "best": None if not ranked else {
             "trial_id": ranked[0].trial_id, "params": ranked[0].params,
             config.metric: ranked[0].best_metric, "checkpoint": best_path},
-        "table": [r.__dict__ for r in ranked],
+        "table": [{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
         "mlflow": {"tracking_uri": uri, "experiment": config.experiment,
                    "parent_run_id": parent_id, "not_logged": logger.unlogged},
     }

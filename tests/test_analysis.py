@@ -1,0 +1,227 @@
+"""Analysis: record, plot, split (all methods, masks), score, the CLI, and the paper's effect."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.analyze import analyze
+from analysis.context import open_checkpoint
+from analysis.record import load_recording, record, save_recording
+from analysis.score import score
+from analysis.split import METHODS, apply_masks, split
+from spatialsearch.checkpoint import save_checkpoint
+from spatialsearch.cli import main
+from spatialsearch.config import trial_config_from_dict
+from spatialsearch.errors import CheckpointError
+from spatialsearch.train import Trainer
+
+REFERENCE = {"datasets": ["digits"], "labels": 5, "input": "concatenate",
+             "layers": [150, 100, 50], "activation": "Sigmoid", "norm": "l2", "epochs": 50}
+
+
+def _checkpoint(tmp_path, name="ckpt.pt", epochs=2, **overrides):
+    config = trial_config_from_dict({"layers": [12, 10], "epochs": epochs, "proximity": 1,
+                                     "transport": 5, **overrides})
+    trainer = Trainer(config)
+    for _ in range(epochs):
+        results = trainer.run_epoch()
+    path = tmp_path / name
+    save_checkpoint(path, trainer.best_model(), config, trainer.epoch, results)
+    return path
+
+
+MODES = [("linear", "concatenate"), ("linear", "mix"), ("linear", "sequential"),
+         ("convolution", "concatenate"), ("convolution", "mix"), ("convolution", "sequential")]
+
+
+@pytest.mark.parametrize("model_type,mode", MODES, ids=[f"{a}-{b}" for a, b in MODES])
+def test_every_method_splits_every_model_and_mode(tmp_path, model_type, mode):
+    path = _checkpoint(tmp_path, type=model_type, input=mode,
+                       **({"layers": [6, 5]} if model_type == "convolution" else {}))
+    context = open_checkpoint(path)
+    recording = record(context)
+    for method in METHODS:
+        result = split(context, method, recording)
+        assert len(result.networks) == 2 and len(result.masks) == 2
+        for masks in result.masks:
+            assert [len(m) for m in masks] == [layer.num_neurons
+                                               for layer in context.model.spatial_layers[:-1]]
+            assert all(((m >= 0) & (m <= 1)).all() for m in masks)
+        scored = score(context, result)
+        assert scored.matrix.shape == (2, 2)
+        assert ((scored.matrix >= 0) & (scored.matrix <= 1)).all()
+
+
+@pytest.mark.parametrize("model_type", ["linear", "convolution"])
+@pytest.mark.parametrize("method", ["greedy", "positions", "probability"])
+def test_a_removed_neuron_contributes_nothing_downstream(tmp_path, model_type, method):
+    """Perturb the activation of every removed neuron: the split network's output is
+    exactly unchanged; perturbing a kept neuron changes it."""
+    path = _checkpoint(tmp_path, type=model_type, layers=[8, 6])
+    context = open_checkpoint(path)
+    result = split(context, method, seed=3)
+    batch = next(context.batches().epoch(shuffle=False)).inputs[:16]
+    for task, (network, masks) in enumerate(zip(result.networks, result.masks)):
+        baseline = network(batch)
+        for k, mask in enumerate(masks):
+            for target in (mask == 0, mask == 1):
+                if not target.any():
+                    continue
+
+                def perturb(module, inputs, output, target=target):
+                    noise = torch.randn_like(output) * 5
+                    shape = [1, -1] + [1] * (output.dim() - 2)
+                    return output + noise * target.view(shape).to(output.dtype)
+
+                handle = network.activations[k].register_forward_hook(perturb)
+                changed = network(batch)
+                handle.remove()
+                if target is not None and bool((mask == 0).equal(target)):
+                    assert torch.equal(changed, baseline), (task, k)
+                else:
+                    assert not torch.equal(changed, baseline), (task, k)
+
+
+def test_rescale_scales_outgoing_weights_by_relative_mass(tmp_path):
+    context = open_checkpoint(_checkpoint(tmp_path))
+    result = split(context, "rescale")
+    layers = context.model.spatial_layers
+    for task, network in enumerate(result.networks):
+        factors = result.masks[task][1]
+        expected = layers[2].weight * factors[None, :]
+        torch.testing.assert_close(network.spatial_layers[2].weight, expected)
+        assert float(factors.max()) <= 1.0
+
+
+def test_record_matches_a_direct_computation_and_round_trips(tmp_path):
+    context = open_checkpoint(_checkpoint(tmp_path))
+    recording = record(context, batch=7)  # batching must not change the statistics
+    task = context.data.validation[1]
+    inputs = torch.zeros(len(task.images), 2, 8, 8)
+    inputs[:, 1:2] = task.images  # task 1 alone: task 0's channel zeroed
+    with torch.no_grad():
+        direct = context.model.features(inputs)
+    for k, output in enumerate(direct):
+        np.testing.assert_allclose(recording.mean[1][k], output.double().mean(0).numpy(),
+                                   rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(recording.variance[1][k],
+                                   output.double().var(0, unbiased=False).numpy(),
+                                   rtol=1e-5, atol=1e-9)
+    save_recording(recording, tmp_path / "rec.npz")
+    again = load_recording(tmp_path / "rec.npz", context)
+    assert again.meta["tasks"] == 2 and again.layer_sizes == [12, 10, 10]
+    with np.load(tmp_path / "rec.npz") as file:
+        assert {"mean_t0_k0", "var_t1_k2", "meta"} <= set(file.files)
+
+
+def test_recording_from_another_model_is_refused(tmp_path):
+    small = open_checkpoint(_checkpoint(tmp_path, "a.pt"))
+    save_recording(record(small), tmp_path / "a.npz")
+    other = open_checkpoint(_checkpoint(tmp_path, "b.pt", layers=[9]))
+    with pytest.raises(CheckpointError, match="was made from another model"):
+        load_recording(tmp_path / "a.npz", other)
+
+
+def test_analyze_writes_every_file_and_plots_are_real_pngs(tmp_path):
+    path = _checkpoint(tmp_path)
+    report = analyze(path, tmp_path / "out", connections=True)
+    out = tmp_path / "out"
+    assert set(report["scores"]) == set(METHODS)
+    for name in ["recording.npz", "analysis.json", "positions/layers.png",
+                 *(f"positions/layer_{k}.png" for k in range(3)),
+                 *(f"score_{m}.csv" for m in METHODS), *(f"score_{m}.png" for m in METHODS),
+                 "splits/split_greedy_task0.pt", "splits/assignment_positions.json"]:
+        assert (out / name).is_file(), name
+    for png in out.rglob("*.png"):
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    split_checkpoint = torch.load(out / "splits" / "split_greedy_task0.pt", weights_only=True)
+    assert split_checkpoint["split"]["method"] == "greedy"
+
+
+BAD = [
+    (["analyze", "{tmp}/missing.pt"], "checkpoint: no file at"),
+    (["analyze", "{tmp}/corrupt.pt"], "is not a readable checkpoint"),
+    (["analyze", "{tmp}/good.pt", "--methods", "kmeans"], "method: must be one of greedy"),
+    (["split", "{tmp}/good.pt", "--method", "random"], "method: must be one of greedy"),
+    (["plot", "{tmp}/good.pt", "--recording", "{tmp}/other.npz"], "was made from another model"),
+    (["score", "{tmp}/good.pt", "--recording", "{tmp}/corrupt.pt", "--method", "activations"],
+     "is not a spatialsearch recording"),
+    (["analyze", "{tmp}/threetasks.pt"], "task count"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    good = _checkpoint(folder, "good.pt")
+    (folder / "corrupt.pt").write_bytes(good.read_bytes()[:300])
+    other = open_checkpoint(_checkpoint(folder, "other.pt", layers=[5]))
+    save_recording(record(other), folder / "other.npz")
+    raw = torch.load(good, weights_only=True)
+    raw["config"]["labels"] = 4  # 3 tasks: the head no longer fits
+    torch.save(raw, folder / "threetasks.pt")
+    return folder
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[m for _, m in BAD])
+def test_bad_analysis_input_is_one_message_exit_2_nothing_written(bad_inputs, tmp_path, capsys,
+                                                                 argv, message):
+    out = tmp_path / "out"
+    argv = [a.replace("{tmp}", str(bad_inputs)) for a in argv] + ["--out", str(out)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    if message == "task count":
+        assert "weights do not match" in err
+    else:
+        assert message in err
+    assert code == 2 and err.count("\n") == 1
+    assert not out.exists()
+
+
+def _train(seed: int, alpha: float, beta: float):
+    config = trial_config_from_dict({**REFERENCE, "proximity": alpha, "transport": beta,
+                                     "seed": seed})
+    trainer = Trainer(config)
+    for _ in range(config.run.epochs):
+        trainer.run_epoch()
+    return trainer
+
+
+@pytest.mark.slow
+def test_the_papers_effect_on_digits(tmp_path):
+    """SPEC section 4 reference setting, 3 seeds: costs make positions predict tasks."""
+    results = {}
+    for label, alpha, beta in (("costs", 1.0, 10.0), ("none", 0.0, 0.0)):
+        rows = []
+        for seed in (1, 2, 3):
+            trainer = _train(seed, alpha, beta)
+            path = tmp_path / f"{label}{seed}.pt"
+            best = trainer.best_model()
+            save_checkpoint(path, best, trainer.config, trainer.epoch, trainer.best_metrics)
+            context = open_checkpoint(path)
+            greedy = score(context, split(context, "greedy"))
+            positions = score(context, split(context, "positions"))
+            rows.append({"segregation": trainer.segregation_metrics(best)["segregation"],
+                         "accuracy": trainer.best_accuracy,
+                         "own": [float(trainer.best_metrics[f"val_accuracy_task{t}"])
+                                 for t in range(2)],
+                         "greedy": greedy, "positions": positions})
+        results[label] = rows
+    seg = {k: np.mean([r["segregation"] for r in v]) for k, v in results.items()}
+    print(json.dumps({k: [round(r["segregation"], 3) for r in v] for k, v in results.items()}))
+    assert seg["costs"] >= seg["none"] + 0.2, seg
+    for row in results["costs"]:
+        assert row["accuracy"] >= 0.95
+        matrix = row["greedy"].matrix
+        for t in range(2):  # each subnetwork keeps >= 90% of its own task's accuracy ...
+            assert matrix[t, t] >= 0.9 * row["own"][t]
+        assert row["greedy"].off_diagonal <= 0.5  # ... and the other task's drops clearly
+    gap = {k: np.mean([r["positions"].diagonal - r["positions"].off_diagonal for r in v])
+           for k, v in results.items()}
+    print(json.dumps({"positions_gap": gap}))
+    assert gap["costs"] >= 0.3 and gap["costs"] >= gap["none"] + 0.2, gap
