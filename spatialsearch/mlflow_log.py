@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,59 @@ def parent_run(client: MlflowClient, experiment_id: str, name: str, yaml_hash: s
     return run.info.run_id
 
 
+class _Writer:
+    """One background thread in the driver that performs every MLflow write in order.
+
+    Callbacks only enqueue, so Tune's event loop never waits for the store; the thread wakes
+    every `interval` seconds, merges the queued metrics of each run into log_batch calls and
+    runs the other writes (end of run, artifacts) in their original order.
+    """
+
+    def __init__(self, logger: "MlflowTrialLogger", interval: float = 0.5) -> None:
+        self.logger, self.interval = logger, interval
+        self.items: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
+        self.thread.start()
+
+    def metrics(self, run_id: str, metrics: list[Metric], what: str) -> None:
+        self.items.put(("metrics", run_id, metrics, what))
+
+    def call(self, what: str, function: Any, *args: Any) -> None:
+        self.items.put(("call", what, function, args))
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread."""
+        self.items.put(None)
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.items.get()]
+            time.sleep(self.interval)
+            while not self.items.empty():
+                batch.append(self.items.get_nowait())
+            pending: dict[str, list[Metric]] = {}
+            stop = False
+            for item in batch:
+                if item is None:
+                    stop = True
+                elif item[0] == "metrics":
+                    pending.setdefault(item[1], []).extend(item[2])
+                else:
+                    self._flush(pending)
+                    self.logger._safely(item[1], item[2], *item[3])
+            self._flush(pending)
+            if stop:
+                return
+
+    def _flush(self, pending: dict[str, list[Metric]]) -> None:
+        for run_id, metrics in pending.items():
+            for start in range(0, len(metrics), MAX_BATCH):
+                self.logger._safely(f"log metrics of run {run_id}", self.logger.client.log_batch,
+                                    run_id, metrics=metrics[start:start + MAX_BATCH])
+        pending.clear()
+
+
 def _numeric(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
@@ -85,6 +140,21 @@ class MlflowTrialLogger(tune.Callback):
         self.logged_steps: dict[str, int] = {
             run_id: self._last_step(run_id) for run_id in self.runs.values()}
         self.unlogged: list[str] = []  # what could not be logged (store down), for the summary
+        self.writer = _Writer(self)
+
+    def close(self) -> None:
+        """Write everything still queued (call once the search has ended)."""
+        self.writer.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles callbacks into its experiment state: leave the thread out."""
+        state = self.__dict__.copy()
+        state.pop("writer", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.writer = _Writer(self)
 
     def _existing_children(self) -> dict[str, str]:
         runs = self.client.search_runs(
@@ -138,7 +208,7 @@ class MlflowTrialLogger(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run_id = self.run_id(trial)
         if run_id is not None:
-            self._safely("mark a run running", self.client.update_run, run_id, status="RUNNING")
+            self.writer.call("mark a run running", self.client.update_run, run_id, "RUNNING")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -152,9 +222,7 @@ class MlflowTrialLogger(tune.Callback):
         stamp = int(time.time() * 1000)
         values = {k: v for k, v in _numeric(result).items() if k not in RAY_KEYS}
         metrics = [Metric(k, v, stamp, step) for k, v in sorted(values.items())]
-        for start in range(0, len(metrics), MAX_BATCH):
-            self._safely(f"log epoch {step} of trial {trial.trial_id}", self.client.log_batch,
-                         run_id, metrics=metrics[start:start + MAX_BATCH])
+        self.writer.metrics(run_id, metrics, f"log epoch {step} of trial {trial.trial_id}")
 
     def _finish(self, trial: Any, status: str, reason: str = "") -> None:
         run_id = self.run_id(trial)
@@ -162,13 +230,13 @@ class MlflowTrialLogger(tune.Callback):
             return
         checkpoint = trial.checkpoint
         if checkpoint is not None and Path(checkpoint.path, "best.pt").is_file():
-            self._safely(f"log the checkpoint of trial {trial.trial_id}",
-                         self.client.log_artifact, run_id, str(Path(checkpoint.path, "best.pt")),
-                         "checkpoint")
+            self.writer.call(f"log the checkpoint of trial {trial.trial_id}",
+                             self.client.log_artifact, run_id,
+                             str(Path(checkpoint.path, "best.pt")), "checkpoint")
         if reason:
-            self._safely("tag a failure", self.client.set_tag, run_id,
-                         "spatialsearch.failure", reason[:5000])
-        self._safely("end a run", self.client.set_terminated, run_id, status)
+            self.writer.call("tag a failure", self.client.set_tag, run_id,
+                             "spatialsearch.failure", reason[:5000])
+        self.writer.call("end a run", self.client.set_terminated, run_id, status)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FINISHED")

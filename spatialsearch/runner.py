@@ -186,7 +186,10 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     tuner = _tuner(config, [logger], resume, quiet)
     if resume:  # restored tuners keep their callbacks pickled; give them a live logger
         tuner._local_tuner._run_config.callbacks = [logger]
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        logger.close()  # every queued MLflow write is done before results are read
     rows = _rows(grid, config)
     prune_checkpoints(config.folder / RAY_FOLDER / config.name)
     export_study(config, [r.__dict__ for r in rows])

@@ -82,7 +82,21 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
     assert load_checkpoint(best).metrics["val_accuracy"] == pytest.approx(
         summary["best"]["val_accuracy"])
     assert (tmp_path / "it" / "results.csv").read_text().count("\n") == 7
-    _check_store(MlflowClient(tracking_uri(config)), "spatialsearch", 6, 4)
+    client = MlflowClient(tracking_uri(config))
+    _check_store(client, "spatialsearch", 6, 4)
+    # analyze: 1 (default): the best trial's analysis folder, also as artifacts of its run
+    assert summary["analyzed"] == [str(tmp_path / "it" / "analysis" / summary["best"]["trial_id"])]
+    assert (Path(summary["analyzed"][0]) / "positions" / "layers.png").is_file()
+    _, children = _children(client, "spatialsearch")
+    best_run = next(c for c in children if c.data.tags[TRIAL_TAG] == summary["best"]["trial_id"])
+    names = {a.path for a in client.list_artifacts(best_run.info.run_id, "analysis")}
+    assert {"analysis/analysis.json", "analysis/positions", "analysis/score_greedy.png"} <= names
+    # the Optuna study of the search, for optuna-dashboard
+    import optuna
+
+    study = optuna.load_study(study_name="it", storage=f"sqlite:///{tmp_path / 'it' / 'optuna.db'}")
+    assert len(study.trials) == 6
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
 
 
 def _free_port() -> int:

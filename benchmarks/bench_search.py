@@ -1,0 +1,122 @@
+"""(d) search efficiency: ours vs Ray Tune's stock set-up on the same space, same Ray.
+
+Usage:
+    python benchmarks/bench_search.py [--space search_spaces/quickstart.yaml] [--samples 16]
+efficiency = (sum over trials of their own seconds / concurrent slots) / wall seconds of the
+search, a trial's own seconds being Ray's time_total_s: the time its trainable ran (data,
+training, evaluation, checkpoints). What is left is what the search machinery costs: starting
+workers, scheduling, logging. The table also shows the pure training seconds (epoch_seconds).
+Ours: spatialsearch.runner.run_search (reused actors, driver-side batched MLflow logging).
+Stock: the same Tuner (trainable, space, Optuna with the same seed, ASHA) with a fresh worker
+per trial (reuse_actors=False) and ray.air.integrations.mlflow.MLflowLoggerCallback, as Ray's
+docs set it up. Both log to their own SQLite MLflow store. Unlike the other benchmarks this one
+needs Ray and MLflow: they are what it measures. Analysis after the search is off (analyze: 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import record, table  # noqa: E402
+from spatialsearch import metrics as m  # noqa: E402
+from spatialsearch.cli import load_config_file  # noqa: E402
+from spatialsearch.search_config import search_config_from_dict  # noqa: E402
+
+
+def _trial_seconds(grid) -> tuple[float, float]:
+    """(sum of time_total_s, sum of epoch_seconds) over the trials."""
+    own = training = 0.0
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is not None and m.EPOCH_SECONDS in frame:
+            training += float(frame[m.EPOCH_SECONDS].sum())
+            own += float(frame["time_total_s"].max())
+    return own, training
+
+
+def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
+    from ray import tune
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    from spatialsearch import runner
+    from spatialsearch.trainable import train_trial
+
+    trainable = tune.with_resources(train_trial, {"cpu": config.resources.cpu})
+    tuner = tune.Tuner(
+        trainable, param_space=runner.param_space(config),
+        tune_config=tune.TuneConfig(
+            metric=config.metric, mode=config.mode, search_alg=runner._search_algorithm(config),
+            scheduler=runner._scheduler(config), num_samples=config.num_samples,
+            max_concurrent_trials=config.max_concurrent_trials, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name="stock", storage_path=str(folder / "ray"), verbose=0,
+            callbacks=[MLflowLoggerCallback(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+                                            experiment_name="stock")]))
+    started = time.perf_counter()
+    grid = tuner.fit()
+    return time.perf_counter() - started, _trial_seconds(grid), len(grid)
+
+
+def ours(config) -> tuple[float, tuple[float, float], int]:
+    from spatialsearch.runner import run_search
+
+    captured = {}
+    import spatialsearch.runner as runner_module
+
+    original = runner_module._rows
+
+    def keep_grid(grid, cfg):
+        captured["grid"] = grid
+        return original(grid, cfg)
+
+    runner_module._rows = keep_grid  # read the ResultGrid without changing the runner
+    try:
+        started = time.perf_counter()
+        summary = run_search(config, quiet=True)
+        wall = time.perf_counter() - started
+    finally:
+        runner_module._rows = original
+    return wall, _trial_seconds(captured["grid"]), summary["trials"]
+
+
+def main() -> list[list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="search_spaces/quickstart.yaml")
+    parser.add_argument("--samples", type=int, default=16)
+    args = parser.parse_args()
+    import ray
+
+    raw = load_config_file(args.space)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        base = search_config_from_dict(raw)
+        config = dataclasses.replace(base, num_samples=args.samples, analyze=0,
+                                     output=str(Path(folder) / "ours"))
+        slots = config.max_concurrent_trials
+        ray.init(address="local", num_cpus=slots, include_dashboard=False,
+                 configure_logging=False, log_to_driver=False)
+        try:
+            measured = {"stock": stock(config, Path(folder) / "stock"), "ours": ours(config)}
+        finally:
+            ray.shutdown()
+    for name, (wall, (own_s, train_s), trials) in measured.items():
+        efficiency = own_s / slots / wall
+        record("search", setup=name, trials=trials, slots=slots, wall_s=round(wall, 1),
+               trial_s=round(own_s, 1), train_s=round(train_s, 1),
+               efficiency=round(efficiency, 3))
+        rows.append([name, str(trials), f"{wall:.1f}", f"{own_s:.1f}", f"{train_s:.1f}",
+                     f"{efficiency:.2f}"])
+    print(table(rows, ["set-up", "trials", "wall s", "trials' own s", "of which training s",
+                       "efficiency"]))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
