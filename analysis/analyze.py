@@ -13,12 +13,21 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from analysis.context import open_checkpoint
+from analysis.context import AnalysisContext, open_checkpoint
 from analysis.plot import plot_positions
 from analysis.record import record, save_recording
 from analysis.score import save_score, score
 from analysis.split import METHODS, check_method, save_split, split
 from spatialsearch.segregation import segregation
+
+
+def describe(context: AnalysisContext, segregation_mean: float) -> str:
+    """One-line plot title: the costs, the accuracy and the segregation of a checkpoint."""
+    cost = context.config.cost
+    accuracy = context.checkpoint.metrics.get("val_accuracy", float("nan"))
+    return (f"{context.path.parent.name}/{context.path.name}: proximity α={cost.proximity:g}, "
+            f"transport β={cost.transport:g} ({cost.norm}); val. accuracy {accuracy:.3f}, "
+            f"segregation {segregation_mean:.2f}")
 
 
 def analyze(checkpoint: str | Path, out: Path, methods: Sequence[str] = METHODS,
@@ -34,9 +43,10 @@ def analyze(checkpoint: str | Path, out: Path, methods: Sequence[str] = METHODS,
     recording = record(context, split_name, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     save_recording(recording, out / "recording.npz")
-    plot_positions(context, out / "positions", recording, connections=connections)
     config = context.config.data
     seg = segregation(context.model.spatial_layers, config.num_tasks, config.labels)
+    plot_positions(context, out / "positions", recording, connections=connections,
+                   title=describe(context, seg.mean))
     report: dict = {
         "checkpoint": str(checkpoint), "split": split_name,
         "segregation": {"mean": seg.mean, "per_layer": seg.per_layer, "skipped": seg.skipped},

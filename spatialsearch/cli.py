@@ -336,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `spatialsearch` console script."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
+    if not getattr(args, "quiet", True):
+        logging.getLogger("spatialsearch").setLevel(logging.INFO)
     handler: Command = args.handler
     try:
         return handler(args)

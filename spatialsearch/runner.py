@@ -180,12 +180,14 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
         # "local": always a fresh local Ray unless --address names a cluster
+        # workers' own log lines stay in Ray's logs (trial errors still reach Tune's report)
         context = ray.init(address=address or "local", include_dashboard=None,
-                           configure_logging=False, log_to_driver=not quiet)
+                           configure_logging=False, log_to_driver=False)
         _announce_dashboard(context.dashboard_url)
-    tuner = _tuner(config, [logger], resume, quiet)
-    if resume:  # restored tuners keep their callbacks pickled; give them a live logger
-        tuner._local_tuner._run_config.callbacks = [logger]
+    callbacks = [logger, TrialLines(config.metric)]
+    tuner = _tuner(config, callbacks, resume, quiet)
+    if resume:  # restored tuners keep their callbacks pickled; give them live ones
+        tuner._local_tuner._run_config.callbacks = callbacks
     try:
         grid = tuner.fit()
     finally:
@@ -243,15 +245,37 @@ def prune_checkpoints(experiment: Path) -> int:
     return removed
 
 
+class TrialLines(tune.Callback):
+    """One log line per finished or failed trial (logger spatialsearch.runner, INFO)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.last: dict[str, dict] = {}
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        self.last[trial.trial_id] = result
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = self.last.get(trial.trial_id, {})
+        value = result.get(self.metric, float("nan"))
+        _logger.info("trial %s done: %s %.4f after %d epochs (%.1f s)", trial.trial_id,
+                     self.metric, value, result.get(m.EPOCH, 0), result.get("time_total_s", 0))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        _logger.info("trial %s failed (see its MLflow run's spatialsearch.failure tag)",
+                     trial.trial_id)
+
+
 def _announce_dashboard(url: str | None) -> None:
     """Log where the Ray dashboard is and how to authenticate (Ray's token auth)."""
     if not url:
-        _logger.warning("Ray dashboard: not running (install ray[default] to get it)")
+        _logger.info("Ray dashboard: not running (install ray[default] to get it)")
         return
     token = Path.home() / ".ray" / "auth_token"
     how = (f"token auth: send 'Authorization: Bearer <token>' with the token from {token} "
            f"(`ray get-auth-token`)" if token.is_file() else "no auth token configured")
-    _logger.warning("Ray dashboard: http://%s (%s)", url, how)
+    _logger.info("Ray dashboard: http://%s (%s)", url, how)
 
 
 def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
