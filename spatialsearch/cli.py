@@ -344,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except SpatialSearchError as error:
-        print(f"spatialsearch: error: {error}", file=sys.stderr)
+        one_line = " ".join(str(error).split())
+        print(f"spatialsearch: error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spatialsearch: interrupted", file=sys.stderr)

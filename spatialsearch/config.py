@@ -166,8 +166,9 @@ def check_keys(raw: Mapping[str, Any], allowed: Any, prefix: str) -> None:
     """Raise on the first key of raw not in allowed, with a did-you-mean."""
     for key in raw:
         if key not in allowed:
+            shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
             raise ConfigError(
-                f"{prefix}{key}: unknown key{suggest(str(key), allowed)}; "
+                f"{prefix}{shown}: unknown key{suggest(str(key), allowed)}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
 

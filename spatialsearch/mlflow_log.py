@@ -37,12 +37,19 @@ RAY_KEYS = {"pid", "timestamp", "iterations_since_restore", "time_this_iter_s",
             "time_since_restore", "done", "training_iteration"}
 
 
-def connect(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
-    """Client and experiment id; a clear ConfigError when the store cannot be reached."""
+def connect(tracking_uri: str, experiment: str,
+            artifact_folder: Path | None = None) -> tuple[MlflowClient, str]:
+    """Client and experiment id; a clear ConfigError when the store cannot be reached.
+
+    artifact_folder: where a new experiment keeps its artifacts (for the default SQLite store:
+    inside the search folder; MLflow's own default would be ./mlruns of the current folder).
+    """
     client = MlflowClient(tracking_uri)
+    location = artifact_folder.resolve().as_uri() if artifact_folder is not None else None
     try:
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment, artifact_location=location)
     except (MlflowException, OSError, ConnectionError) as error:
         raise ConfigError(f"tracking_uri: cannot reach the MLflow store {tracking_uri!r}: "
                           f"{str(error).splitlines()[0][:300]}") from error

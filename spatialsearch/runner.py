@@ -172,7 +172,8 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     folder = config.folder
     uri = tracking_uri(config)
     folder.mkdir(parents=True, exist_ok=True)
-    client, experiment_id = connect(uri, config.experiment)
+    artifacts = None if config.tracking_uri else folder / "mlartifacts"
+    client, experiment_id = connect(uri, config.experiment, artifacts)
     parent_id = parent_run(client, experiment_id, config.name, config.source_hash, folder)
     logger = MlflowTrialLogger(client, experiment_id, parent_id, config.name,
                                config.source_hash)
@@ -198,6 +199,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     retired = logger.retire_orphans({r.trial_id for r in rows})
     summary = _write_results(config, rows, uri, parent_id, logger)
     summary["analyzed"] = _analyze_best(config, summary, logger, quiet)
+    summary["report"] = _report(config, rows, summary, logger, parent_id)
     summary["mlflow"]["retired_runs"] = retired
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if summary["best"]:
@@ -243,6 +245,31 @@ def prune_checkpoints(experiment: Path) -> int:
             shutil.rmtree(old, ignore_errors=True)
             removed += 1
     return removed
+
+
+def _report(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
+            logger: MlflowTrialLogger, parent_id: str) -> str:
+    """analysis.report for the whole search; also logged to the parent run (report/)."""
+    from analysis.report import TrialRecord, build_report
+
+    ranked = {r["trial_id"]: i for i, r in enumerate(summary["table"])}
+    records = sorted(
+        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint)
+         for r in rows if r.trial_id in ranked), key=lambda t: ranked[t.trial_id])
+    if not records:
+        return ""
+    try:
+        path = build_report(
+            config.name, config.metric, records, config.folder / "report",
+            log_params={k for k, d in config.space if d.kind == "loguniform"},
+            study_path=config.folder / "optuna.db",
+            analysis_folders=[Path(p) for p in summary["analyzed"]])
+    except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
+        _logger.warning("search report failed: %s", error)
+        return ""
+    logger._safely("log the search report", logger.client.log_artifacts, parent_id,
+                   str(path.parent), "report")
+    return str(path)
 
 
 class TrialLines(tune.Callback):

@@ -225,3 +225,11 @@ def test_the_papers_effect_on_digits(tmp_path):
            for k, v in results.items()}
     print(json.dumps({"positions_gap": gap}))
     assert gap["costs"] >= 0.3 and gap["costs"] >= gap["none"] + 0.2, gap
+
+
+def test_pareto_front_keeps_exactly_the_undominated_points():
+    from analysis.report import pareto_front
+
+    x = np.array([0.9, 0.99, 0.5, 0.95, 0.99, 0.3])
+    y = np.array([0.8, 0.5, 0.9, 0.7, 0.4, 0.2])
+    assert pareto_front(x, y).tolist() == [2, 0, 3, 1]  # sorted by x; 4 and 5 dominated

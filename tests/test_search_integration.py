@@ -97,6 +97,19 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
     study = optuna.load_study(study_name="it", storage=f"sqlite:///{tmp_path / 'it' / 'optuna.db'}")
     assert len(study.trials) == 6
     assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
+    # the search report: one HTML page with its figures inlined, also on the parent run
+    report = Path(summary["report"])
+    page = report.read_text()
+    for section in ("Parameters vs val_accuracy", "Parameter importances",
+                    "val_accuracy vs segregation", "Learning curves", "neuron positions"):
+        assert section in page
+    assert page.count("data:image/png;base64,") >= 4
+    parents, _ = _children(client, "spatialsearch")
+    names = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
+    assert {"report/report.html", "report/tradeoff.png", "report/parallel.png"} <= names
+    # artifacts of the default store live in the search folder, not in ./mlruns
+    assert list((tmp_path / "it" / "mlartifacts").rglob("best.pt"))
+    assert not (Path.cwd() / "mlruns").exists()
 
 
 def _free_port() -> int:
