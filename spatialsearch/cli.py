@@ -182,13 +182,23 @@ def command_search(args: argparse.Namespace) -> int:
     not_logged = summary["mlflow"]["not_logged"]
     if not_logged:
         print(f"MLflow: {len(not_logged)} writes failed (first: {not_logged[0]}); results are "
-              f"safe in {config.folder}")
+              f"safe in {config.folder}; re-log them with: spatialsearch sync-mlflow "
+              f"{config.folder}")
     uri = summary["mlflow"]["tracking_uri"]
     if uri.startswith("sqlite:"):
         print(f"browse: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
     else:
         print(f"browse: {uri} (experiment {config.experiment!r})")
     return 0 if not summary["errored"] else 1
+
+
+def command_sync(args: argparse.Namespace) -> int:
+    from spatialsearch.runner import sync_search
+
+    result = sync_search(Path(args.folder), args.tracking_uri)
+    print(f"synced {result['trials']} trials to {result['tracking_uri']}; "
+          f"{len(result['not_logged'])} writes still failed")
+    return 0 if not result["not_logged"] else 1
 
 
 def _describe(config: Any) -> dict[str, Any]:
@@ -331,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_arguments(search)
     search.set_defaults(handler=command_search)
     _add_analysis_parsers(sub)
+    sync = sub.add_parser("sync-mlflow", help="re-log a finished search's results to MLflow",
+                          description="Log what a search's MLflow store missed (e.g. the "
+                                      "server was down) from the search folder's results.")
+    sync.add_argument("folder", help="the search folder (<output>/<name>)")
+    sync.add_argument("--tracking-uri", help="another MLflow store (default: the search's)")
+    sync.set_defaults(handler=command_sync)
     return parser
 
 

@@ -10,13 +10,14 @@ its existing run by tag instead of opening a duplicate stuck in RUNNING.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -32,6 +33,7 @@ SEARCH_TAG = "spatialsearch.search"
 HASH_TAG = "spatialsearch.yaml_sha256"
 KIND_TAG = "spatialsearch.kind"
 MAX_BATCH = 900  # log_batch accepts at most 1000 metrics
+DOWN_SECONDS = 30.0  # after a failed write, skip writes this long before trying again
 #: Ray's own bookkeeping keys in every result: not training metrics.
 RAY_KEYS = {"pid", "timestamp", "iterations_since_restore", "time_this_iter_s",
             "time_since_restore", "done", "training_iteration"}
@@ -62,8 +64,11 @@ def parent_run(client: MlflowClient, experiment_id: str, name: str, yaml_hash: s
     record = folder / "mlflow_parent_run_id"
     if record.is_file():
         run_id = record.read_text().strip()
-        client.update_run(run_id, status="RUNNING")
-        return run_id
+        try:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        except MlflowException:  # another store than the one the search began with
+            _logger.info("parent run %s not in this store: a new one is created", run_id)
     run = client.create_run(experiment_id, run_name=name, tags={
         SEARCH_TAG: name, HASH_TAG: yaml_hash, KIND_TAG: "search"})
     record.write_text(run.info.run_id + "\n")
@@ -123,6 +128,58 @@ class _Writer:
         pending.clear()
 
 
+class RecordedTrial(NamedTuple):
+    """A trial as its folder in Ray's experiment records it (for sync_results)."""
+
+    trial_id: str
+    config: dict[str, Any]
+    checkpoint: Any  # object with .path, or None
+    error_file: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _Folder(NamedTuple):
+    path: str
+
+
+def recorded_trials(experiment: Path) -> list[tuple[RecordedTrial, list[dict[str, Any]]]]:
+    """Every trial folder of a Tune experiment: the trial and its reported results."""
+    found = []
+    for folder in sorted(p for p in experiment.iterdir() if (p / "params.json").is_file()):
+        results = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()
+                   if line.strip()] if (folder / "result.json").is_file() else []
+        if not results:
+            continue
+        checkpoints = sorted(folder.glob("checkpoint_*"))
+        errors = [p for p in (folder / "error.txt",) if p.is_file()]
+        found.append((RecordedTrial(
+            trial_id=str(results[0]["trial_id"]),
+            config=json.loads((folder / "params.json").read_text()),
+            checkpoint=_Folder(str(checkpoints[-1])) if checkpoints else None,
+            error_file=str(errors[0]) if errors else None,
+            name=f"train_trial_{results[0]['trial_id']}"),
+            results))
+    return found
+
+
+def sync_results(logger: "MlflowTrialLogger", experiment: Path) -> int:
+    """Log to MLflow whatever of a finished search's trials it lacks; returns trials synced.
+    Idempotent: epochs a run already holds are skipped."""
+    trials = recorded_trials(experiment)
+    for trial, results in trials:
+        for result in results:
+            logger.on_trial_result(0, [], trial, result)
+        if trial.error_file:
+            logger.on_trial_error(0, [], trial)
+        else:
+            logger.on_trial_complete(0, [], trial)
+    logger.close()
+    return len(trials)
+
+
 def _numeric(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
@@ -147,6 +204,7 @@ class MlflowTrialLogger(tune.Callback):
         self.logged_steps: dict[str, int] = {
             run_id: self._last_step(run_id) for run_id in self.runs.values()}
         self.unlogged: list[str] = []  # what could not be logged (store down), for the summary
+        self.down_until = 0.0  # monotonic time until which the store counts as down
         self.writer = _Writer(self)
 
     def close(self) -> None:
@@ -187,12 +245,19 @@ class MlflowTrialLogger(tune.Callback):
         return retired
 
     def _safely(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one MLflow call; on failure remember it (the search must go on)."""
+        """Run one MLflow call; on failure remember it (the search must go on).
+
+        A circuit breaker: after a failure the store counts as down for DOWN_SECONDS and calls
+        are skipped (and remembered) at once, instead of each waiting out HTTP retries."""
+        if time.monotonic() < self.down_until:
+            self.unlogged.append(what)
+            return None
         try:
             return call(*args, **kwargs)
         except (MlflowException, OSError, ConnectionError) as error:
             _logger.warning("MLflow: could not %s: %s", what, str(error).splitlines()[0][:200])
             self.unlogged.append(what)
+            self.down_until = time.monotonic() + DOWN_SECONDS
             return None
 
     def run_id(self, trial: Any) -> str | None:

@@ -23,7 +23,7 @@ from spatialsearch import metrics as m
 from spatialsearch.data import missing_files
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
-from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run
+from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run, sync_results
 from spatialsearch.search_config import Distribution, SearchConfig, thaw
 from spatialsearch.study import export_study
 from spatialsearch.trainable import BEST_FILE, train_trial
@@ -165,11 +165,36 @@ def check_server(uri: str) -> None:
                           f"start it (mlflow server --host 127.0.0.1) or fix the URI") from error
 
 
+def sync_search(folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Re-log a finished search's results (its Ray experiment) to MLflow: what a dead store
+    missed. Uses the search's store unless tracking_uri names another."""
+    summary_file = folder / "summary.json"
+    if not summary_file.is_file():
+        raise ConfigError(f"folder: {str(folder)!r} holds no finished search (no summary.json)")
+    summary = json.loads(summary_file.read_text())
+    uri = tracking_uri or summary["mlflow"]["tracking_uri"]
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
+    client, experiment_id = connect(uri, summary["mlflow"]["experiment"],
+                                    None if tracking_uri else folder / "mlartifacts")
+    parent_id = parent_run(client, experiment_id, summary["search"], "", folder)
+    logger = MlflowTrialLogger(client, experiment_id, parent_id, summary["search"], "")
+    synced = sync_results(logger, folder / RAY_FOLDER / summary["search"])
+    logger._safely("end the search run", client.set_terminated, parent_id, "FINISHED")
+    summary["mlflow"].update(tracking_uri=uri, parent_run_id=parent_id,
+                             not_logged=logger.unlogged)
+    summary_file.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return {"trials": synced, "not_logged": logger.unlogged, "tracking_uri": uri}
+
+
 def run_search(config: SearchConfig, *, address: str | None = None, resume: bool = False,
                quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; returns the summary written to summary.json."""
     preflight(config, resume)
     folder = config.folder
+    # a dead server must not hold each write for minutes of retries (mlflow_log's breaker)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     uri = tracking_uri(config)
     folder.mkdir(parents=True, exist_ok=True)
     artifacts = None if config.tracking_uri else folder / "mlartifacts"

@@ -118,29 +118,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on 127.0.0.1, SQLite backend, proxied artifacts."""
-    port = _free_port()
+def _start_server(tmp_path: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:port, SQLite backend, proxied artifacts; waits
+    until /health answers."""
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
     import urllib.request
 
     for _ in range(120):
         try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("mlflow server did not start")
-    yield uri
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail("mlflow server did not start")
+
+
+@pytest.fixture()
+def mlflow_server(tmp_path):
+    port = _free_port()
+    process = _start_server(tmp_path, port)
+    yield f"http://127.0.0.1:{port}"
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
 
@@ -264,3 +267,64 @@ def test_a_dying_worker_is_retried_from_its_checkpoint(tmp_path):
     for child in children:
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
         assert sorted(steps) == [1, 2, 3, 4]  # epoch 2 died unreported, then ran once more
+
+
+def test_mlflow_server_killed_mid_search_then_sync_mlflow(tmp_path):
+    """The search completes without its store, says what it could not log, and
+    `spatialsearch sync-mlflow` logs it all once the server is back."""
+    port = _free_port()
+    server = _start_server(tmp_path, port)
+    uri = f"http://127.0.0.1:{port}"
+    doc = _space(tmp_path, num_samples=4, scheduler={"type": "fifo"},
+                 fixed={"layers": [32, 32], "epochs": 15, "batch": 16})
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    before = ray_sessions()
+    driver = _driver(space, "--tracking-uri", uri)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and driver.poll() is None:
+            time.sleep(0.25)
+            try:
+                _, children = _children(MlflowClient(uri), "spatialsearch")
+            except Exception:  # noqa: BLE001 - experiment not created yet
+                continue
+            if any(len(c.data.metrics) for c in children):
+                break
+        os.killpg(server.pid, signal.SIGKILL)  # the store dies mid-search
+        server.wait()
+        output, _ = driver.communicate(timeout=400)
+    finally:
+        kill_ray_sessions(ray_sessions() - before)
+    assert driver.returncode == 0, output
+    assert "re-log them with: spatialsearch sync-mlflow" in output
+    summary = json.loads((tmp_path / "it" / "summary.json").read_text())
+    assert summary["trials"] == 4 and summary["errored"] == 0
+    assert summary["mlflow"]["not_logged"]
+    server = _start_server(tmp_path, port)  # back, same store
+    try:
+        synced = subprocess.run(
+            [str(Path(sys.executable).with_name("spatialsearch")), "sync-mlflow",
+             str(tmp_path / "it")], capture_output=True, text=True, timeout=300)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        client = MlflowClient(uri)
+        parents, children = _children(client, "spatialsearch")
+        assert len(parents) == 1 and len(children) == 4
+        for child in children:
+            assert child.info.status == "FINISHED"
+            steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+            assert sorted(steps) == list(range(1, 16))
+            assert [a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")] == [
+                "checkpoint/best.pt"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_unwritable_output_is_a_clear_error_before_ray_starts(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    config = search_config_from_dict(_space(blocker))
+    with pytest.raises(ConfigError, match=r"output: cannot write to .* is not a folder"):
+        run_search(config, quiet=True)
+    assert blocker.read_text() == "x"
