@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install search train test bench clean
+.PHONY: install browser search train test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ train: $(STAMP)
 		--layers 150 100 50 --activation Sigmoid --proximity 1 --transport 10 --norm l2 \
 		--epochs 50 --save runs/train-digits
 
-test: $(STAMP)
+# Debian's chromium drives the MLflow UI test (tests/test_ui.py); installed as root, else skipped
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null; \
+	  else echo "chromium not installed (needs root): the browser test will be skipped"; fi; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
