@@ -328,3 +328,53 @@ def test_unwritable_output_is_a_clear_error_before_ray_starts(tmp_path):
     with pytest.raises(ConfigError, match=r"output: cannot write to .* is not a folder"):
         run_search(config, quiet=True)
     assert blocker.read_text() == "x"
+
+
+def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
+    """The driver prints where the dashboard is; its HTTP API on 127.0.0.1, asked with the
+    token of Ray's token auth, lists the trials running at that moment."""
+    import re
+    import threading
+    import urllib.error
+    import urllib.request
+
+    doc = _space(tmp_path, num_samples=4, scheduler={"type": "fifo"},
+                 fixed={"layers": [64, 64], "epochs": 40, "batch": 16})
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    before = ray_sessions()
+    driver = subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(driver.stdout), daemon=True).start()
+    try:
+        url = None
+        deadline = time.time() + 120
+        while url is None and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+            found = [re.search(r"Ray dashboard: (http://\S+)", line) for line in list(lines)]
+            url = next((f.group(1) for f in found if f), None)
+        assert url is not None, "".join(lines)
+        assert url.startswith("http://127.0.0.1:")  # bound to loopback by default
+        token = Path.home() / ".ray" / "auth_token"
+        headers = ({"Authorization": f"Bearer {token.read_text().strip()}"}
+                   if token.is_file() else {})
+        alive: list[dict] = []
+        while not alive and time.time() < deadline:
+            request = urllib.request.Request(f"{url}/api/v0/actors?limit=100&detail=1",
+                                             headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                actors = json.loads(response.read())["data"]["result"]["result"]
+            alive = [a for a in actors
+                     if a["state"] == "ALIVE" and a.get("repr_name") == "train_trial"]
+            time.sleep(0.5)
+        assert 1 <= len(alive) <= 2  # max_concurrent_trials
+        if headers:  # token auth on: without the token the API refuses
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{url}/api/v0/actors", timeout=10)
+            assert refused.value.code == 401
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        kill_ray_sessions(ray_sessions() - before)
