@@ -65,7 +65,8 @@ def record(context: AnalysisContext, split: str = "validation", batch: int = 512
     for task, task_set in enumerate(tqdm(tasks, desc="record", disable=not progress)):
         sums: list[Tensor] = []
         squares: list[Tensor] = []
-        for images in task_set.images.split(batch):
+        for start in range(0, len(task_set.labels), batch):
+            images = task_set.images(slice(start, start + batch))
             outputs = model.features(_task_alone(context, task, images))
             outputs = [o.mean(dim=(2, 3)) if o.dim() == 4 else o for o in outputs]
             values = [o.double() for o in outputs]

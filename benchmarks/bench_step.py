@@ -20,9 +20,15 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import device_name, interleaved_ms, plain_network, record, table  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    device_name,
+    interleaved_ms,
+    plain_network,
+    record,
+    table,
+)
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
-from spatialsearch.costs import spatial_costs  # noqa: E402
+from spatialsearch.costs import spatial_costs, spatial_penalty  # noqa: E402
 from spatialsearch.models import build_model  # noqa: E402
 from spatialsearch.train import build_optimizer, task_loss  # noqa: E402
 
@@ -52,10 +58,10 @@ def measure(widths: list[int], batch: int, repeats: int, device: torch.device) -
     y = torch.randint(0, 10, (batch, 2), device=device)
     layers, where = spatial.spatial_layers, config.cost_layers
 
-    def spatial_step() -> None:
+    def spatial_step() -> None:  # as spatialsearch.train.Trainer.train_epoch does it
         spatial_opt.zero_grad(set_to_none=True)
-        prox, trans = spatial_costs(layers, where, "l2")
-        loss = task_loss(spatial(x), y) + prox + 10 * trans
+        penalty, _, _ = spatial_penalty(layers, where, "l2", 1.0, 10.0)
+        loss = task_loss(spatial(x), y) + penalty
         loss.backward()
         spatial_opt.step()
 

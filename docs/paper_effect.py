@@ -56,7 +56,9 @@ def main() -> None:
         seg = [r["segregation"]["mean"] for _, r in rows[label]]
         scores = {m: [(r["scores"][m]["diagonal"], r["scores"][m]["off_diagonal"])
                       for _, r in rows[label]] for m in ("greedy", "positions")}
-        cell = lambda m: " / ".join(f"{np.mean([s[i] for s in scores[m]]):.2f}" for i in (0, 1))  # noqa
+        def cell(method: str) -> str:
+            return " / ".join(f"{np.mean([s[i] for s in scores[method]]):.2f}" for i in (0, 1))
+
         print(f"| alpha={alpha:g}, beta={beta:g} | {np.mean(acc):.3f} "
               f"({', '.join(f'{a:.3f}' for a in acc)}) | {np.mean(seg):.2f} "
               f"({', '.join(f'{s:.2f}' for s in seg)}) | {cell('greedy')} | "

@@ -228,7 +228,8 @@ def _optimizer_args(value: Any, path: str) -> tuple[tuple[str, Any], ...]:
         raise ConfigError(f"{path}: must be a mapping of argument name to value, got {value!r}")
     for key, item in value.items():
         if not isinstance(key, str) or key in ("params", "lr"):
-            raise ConfigError(f"{path}.{key}: not allowed (params and lr are set by spatialsearch)")
+            raise ConfigError(
+                f"{path}.{key}: not allowed (params and lr are set by spatialsearch)")
         plain = isinstance(item, (bool, int, float, str)) or (
             isinstance(item, (list, tuple)) and all(isinstance(x, (int, float)) for x in item)
         )

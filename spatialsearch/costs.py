@@ -123,6 +123,67 @@ def _proximity_cpu(positions: Tensor) -> tuple[float, Tensor]:
     return value, grad.t()
 
 
+class _FusedPenalty(torch.autograd.Function):
+    """CPU alpha * Proximity + beta * Transport of a whole network as one autograd node.
+
+    Inputs: alpha, beta, l2, where, then the L + 1 weights and L + 1 positions. Returns the
+    0-d penalty; the unscaled (Proximity, Transport) are left on ctx for logging. The
+    gradients are scaled by alpha / beta in the forward pass, and the backward multiplies by
+    the incoming gradient only when it is not 1 (loss.backward() gives 1): together ~40% of
+    the cost terms' per-step time at [256, 256] (benchmarks/bench_step.py).
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, alpha: float, beta: float, l2: bool,
+                where: tuple[int, ...], *tensors: Tensor) -> Tensor:
+        values, prox_grads, trans_grads = _network_costs(l2, where, tensors)
+        grads: list[Tensor | None] = []
+        for prox, trans in zip(prox_grads, trans_grads):
+            parts = [g.mul_(scale) for g, scale in ((prox, alpha), (trans, beta))
+                     if g is not None and scale != 0]
+            grads.append(None if not parts else parts[0] if len(parts) == 1 else
+                         parts[0].add_(parts[1]))
+        ctx.grads = grads
+        penalty = alpha * values[0] + beta * values[1]
+        result = tensors[0].new_tensor(penalty)
+        result.costs = values  # (Proximity, Transport) as floats, for logging
+        return result
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        if float(grad) == 1.0:
+            return (None, None, None, None, *ctx.grads)
+        return (None, None, None, None, *(None if g is None else g * grad for g in ctx.grads))
+
+
+def _network_costs(l2: bool, where: tuple[int, ...], tensors: Sequence[Tensor]
+                   ) -> tuple[tuple[float, float], list[Tensor | None], list[Tensor | None]]:
+    """(Proximity, Transport) values and per-input gradients of each, from the kernels."""
+    count = len(tensors) // 2
+    weights, positions = tensors[:count], tensors[count:]
+    transported = [k for k in where if k >= 1]
+    prox_grads: list[Tensor | None] = [None] * len(tensors)
+    trans_grads: list[Tensor | None] = [None] * len(tensors)
+    prox_total = trans_total = 0.0
+    for k in where:
+        value, grad = _proximity_cpu(positions[k])
+        prox_total += value
+        prox_grads[count + k] = grad.div_(len(where))
+    for k in transported:
+        value, grad_w, grad_out, grad_in = _transport_cpu(
+            weights[k], positions[k], positions[k - 1], l2)
+        trans_total += value
+        share = len(transported)
+        trans_grads[k] = grad_w.div_(share)
+        for index, grad in ((count + k, grad_out), (count + k - 1, grad_in)):
+            grad = grad / share
+            previous = trans_grads[index]
+            trans_grads[index] = grad if previous is None else previous + grad
+    values = (prox_total / len(where) if where else 0.0,
+              trans_total / len(transported) if transported else 0.0)
+    return values, prox_grads, trans_grads
+
+
 class _FusedNetworkCosts(torch.autograd.Function):
     """CPU (Proximity, Transport) of a whole network in one autograd node -> (2,) tensor.
 
@@ -134,32 +195,9 @@ class _FusedNetworkCosts(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, l2: bool, where: tuple[int, ...],
                 *tensors: Tensor) -> Tensor:
-        count = len(tensors) // 2
-        weights, positions = tensors[:count], tensors[count:]
-        transported = [k for k in where if k >= 1]
-        # Per input tensor: gradient of Proximity, and of Transport (None where there is none).
-        prox_grads: list[Tensor | None] = [None] * len(tensors)
-        trans_grads: list[Tensor | None] = [None] * len(tensors)
-        prox_total = trans_total = 0.0
-        for k in where:
-            value, grad = _proximity_cpu(positions[k])
-            prox_total += value
-            prox_grads[count + k] = grad.div_(len(where))
-        for k in transported:
-            value, grad_w, grad_out, grad_in = _transport_cpu(
-                weights[k], positions[k], positions[k - 1], l2)
-            trans_total += value
-            share = len(transported)
-            trans_grads[k] = grad_w.div_(share)
-            for index, grad in ((count + k, grad_out), (count + k - 1, grad_in)):
-                grad = grad / share
-                previous = trans_grads[index]
-                trans_grads[index] = grad if previous is None else previous + grad
+        values, prox_grads, trans_grads = _network_costs(l2, where, tensors)
         ctx.grads = prox_grads, trans_grads
-        return positions[0].new_tensor([
-            prox_total / len(where) if where else 0.0,
-            trans_total / len(transported) if transported else 0.0,
-        ])
+        return tensors[0].new_tensor(values)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -230,6 +268,21 @@ def proximity(positions: Tensor) -> Tensor:
         return positions.sum() * 0.0
     function = _FusedProximity if _fused(positions) else _TorchProximity
     return function.apply(positions)
+
+
+def spatial_penalty(layers: Sequence[SpatialLayer], where: Sequence[int], norm: Norm,
+                    alpha: float, beta: float) -> tuple[Tensor, float, float]:
+    """(alpha * Proximity + beta * Transport, Proximity, Transport): the penalty a training
+    step adds to its task loss (0-d tensor) and the two unscaled costs as floats for logging.
+    On the CPU one fused autograd node; elsewhere spatial_costs' torch ops."""
+    weights = [layer.weight for layer in layers]
+    positions = [layer.positions for layer in layers]
+    if _fused(*weights, *positions):
+        penalty = _FusedPenalty.apply(alpha, beta, norm == "l2", tuple(where), *weights,
+                                      *positions)
+        return penalty, penalty.costs[0], penalty.costs[1]
+    prox, trans = spatial_costs(layers, where, norm)
+    return alpha * prox + beta * trans, float(prox), float(trans)
 
 
 def spatial_costs(layers: Sequence[SpatialLayer], where: Sequence[int],

@@ -1,4 +1,4 @@
-"""The exception hierarchy: every user mistake is a SpatialSearchError the CLI turns into exit 2."""
+"""The exception hierarchy: every user mistake is a SpatialSearchError (CLI: exit 2)."""
 
 from __future__ import annotations
 

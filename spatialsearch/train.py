@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from spatialsearch import metrics as m
 from spatialsearch.config import TrialConfig
-from spatialsearch.costs import spatial_costs
+from spatialsearch.costs import spatial_penalty
 from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
 from spatialsearch.errors import ConfigError, SpatialSearchError
 from spatialsearch.models import SpatialNetwork, build_model
@@ -153,7 +153,8 @@ class Trainer:
         cost = self.config.cost
         layers, where = self.model.spatial_layers, self.config.cost_layers
         use_costs = cost.proximity > 0 or cost.transport > 0
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        cost_sums = [0.0, 0.0]  # floats on the CPU path, 0-d tensors on CUDA (no sync)
         steps = 0
         started = time.perf_counter()
         self.model.train()
@@ -161,17 +162,20 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             fit = task_loss(self.model(batch.inputs), batch.targets)
             if use_costs:
-                prox, trans = spatial_costs(layers, where, cost.norm)
-                loss = fit + cost.proximity * prox + cost.transport * trans
-            else:
+                penalty, prox, trans = spatial_penalty(layers, where, cost.norm,
+                                                       cost.proximity, cost.transport)
+                loss = fit + penalty
+            else:  # still measured and logged, never differentiated
                 with torch.no_grad():
-                    prox, trans = spatial_costs(layers, where, cost.norm)
+                    _, prox, trans = spatial_penalty(layers, where, cost.norm, 0.0, 0.0)
                 loss = fit
             loss.backward()
             self.optimizer.step()
-            sums += torch.stack([loss.detach(), fit.detach(), prox.detach(), trans.detach()])
+            sums += torch.stack([loss.detach(), fit.detach()])
+            cost_sums[0] += prox
+            cost_sums[1] += trans
             steps += 1
-        means = (sums / max(steps, 1)).tolist()
+        means = [*(sums / max(steps, 1)).tolist(), *(float(c) / max(steps, 1) for c in cost_sums)]
         if not all(np.isfinite(means)):
             raise TrainingDiverged(
                 f"epoch {self.epoch + 1}: training loss is {means[0]} (task loss {means[1]}, "

@@ -101,8 +101,8 @@ def test_record_matches_a_direct_computation_and_round_trips(tmp_path):
     context = open_checkpoint(_checkpoint(tmp_path))
     recording = record(context, batch=7)  # batching must not change the statistics
     task = context.data.validation[1]
-    inputs = torch.zeros(len(task.images), 2, 8, 8)
-    inputs[:, 1:2] = task.images  # task 1 alone: task 0's channel zeroed
+    inputs = torch.zeros(len(task.labels), 2, 8, 8)
+    inputs[:, 1:2] = task.images()  # task 1 alone: task 0's channel zeroed
     with torch.no_grad():
         direct = context.model.features(inputs)
     for k, output in enumerate(direct):

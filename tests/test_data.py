@@ -26,9 +26,11 @@ def test_torchvision_files_are_read_through_torchvision(tmp_path, name):
     assert sum(len(t.labels) for t in data.test) == 20
     for split in data:
         for task in split:
-            assert task.images.shape[1:] == (1, 28, 28)
-            assert task.images.dtype == torch.float32
-            assert 0.0 <= task.images.min() and task.images.max() <= 1.0
+            assert task.pixels.shape[1:] == (1, 28, 28) and task.pixels.dtype == torch.uint8
+            images = task.images()
+            assert images.dtype == torch.float32
+            assert 0.0 <= images.min() and images.max() <= 1.0
+            assert torch.equal(images, task.pixels.float() / 255.0)
             assert task.labels.min() >= 0 and task.labels.max() < 5
 
 
@@ -44,7 +46,7 @@ def test_labels_fold_classes_into_tasks_as_the_spec_says(tmp_path):
     for task, split in enumerate(data.test):
         wanted = raw.targets[raw.targets // 3 == task] % 3
         assert torch.equal(split.labels, wanted)
-        assert len(split.images) == len(wanted)
+        assert len(split.pixels) == len(wanted)
 
 
 def test_two_datasets_make_one_task_each_and_keep_their_order(tmp_path):
@@ -62,8 +64,8 @@ def test_validation_split_is_seeded(tmp_path):
     a = load_task_data(config.data, seed=3, device=CPU)
     b = load_task_data(config.data, seed=3, device=CPU)
     c = load_task_data(config.data, seed=4, device=CPU)
-    assert torch.equal(a.validation[0].images, b.validation[0].images)
-    assert not torch.equal(a.validation[0].images, c.validation[0].images)
+    assert torch.equal(a.validation[0].pixels, b.validation[0].pixels)
+    assert not torch.equal(a.validation[0].pixels, c.validation[0].pixels)
 
 
 def test_digits_is_two_tasks_of_real_digits():
@@ -71,9 +73,10 @@ def test_digits_is_two_tasks_of_real_digits():
     data = load_task_data(config.data, seed=1, device=CPU)
     total = sum(len(t.labels) for split in data for t in split)
     assert total == 1797 and len(data.train) == 2
-    assert data.train[0].images.shape[1:] == (1, 8, 8)
+    assert data.train[0].pixels.shape[1:] == (1, 8, 8) and data.train[0].scale == 16.0
+    assert data.train[0].images().max() == 1.0  # digits' 0..16 map to [0, 1]
     # train, validation and test are disjoint
-    flat = [t.images.flatten(1) for split in data for t in split]
+    flat = [t.images().flatten(1) for split in data for t in split]
     assert torch.unique(torch.cat(flat), dim=0).shape[0] >= 1797 - 50  # digits has few dupes
 
 
@@ -100,8 +103,8 @@ def test_corrupt_dataset_file_is_a_clear_error(tmp_path):
 def _tasks(lengths, channels=1):
     from spatialsearch.data import TaskSet
 
-    return [TaskSet(torch.full((n, channels, 2, 2), float(t + 1) / 4),
-                    torch.arange(n) % 3) for t, n in enumerate(lengths)]
+    return [TaskSet(torch.full((n, channels, 2, 2), t + 1, dtype=torch.uint8),
+                    torch.arange(n) % 3, 4.0) for t, n in enumerate(lengths)]
 
 
 def test_concatenate_stacks_one_image_per_task_and_pairs_at_random():

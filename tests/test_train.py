@@ -23,8 +23,8 @@ def _scramble_task(data: TaskData, task: int, seed: int = 0) -> TaskData:
 
     def scramble(split: list[TaskSet]) -> list[TaskSet]:
         out = list(split)
-        images, labels = out[task]
-        out[task] = TaskSet(images, torch.randint(0, 5, labels.shape, generator=gen))
+        labels = out[task].labels
+        out[task] = out[task]._replace(labels=torch.randint(0, 5, labels.shape, generator=gen))
         return out
 
     return TaskData(*(scramble(split) for split in data))

@@ -31,10 +31,21 @@ RAW_FILES: dict[str, tuple[str, ...]] = {
 
 
 class TaskSet(NamedTuple):
-    """One split of one task."""
+    """One split of one task. Pixels stay 8-bit on the device (4x less memory and 4x less to
+    gather per batch than float32); images() converts what a batch needs."""
 
-    images: Tensor  # (N, C, H, W) float32 in [0, 1]
+    pixels: Tensor  # (N, C, H, W) uint8
     labels: Tensor  # (N,) int64 in [0, labels)
+    scale: float  # pixel value of full intensity: image = pixels / scale, in [0, 1]
+
+    def images(self, index: Tensor | slice = slice(None)) -> Tensor:
+        """(n, C, H, W) float32 in [0, 1] of the samples at index."""
+        return to_images(self.pixels[index], self.scale)
+
+
+def to_images(pixels: Tensor, scale: float) -> Tensor:
+    """uint8 pixels -> float32 images in [0, 1] (pixels / scale, exactly as a float divide)."""
+    return pixels.to(torch.float32).div_(scale)
 
 
 class TaskData(NamedTuple):
@@ -46,8 +57,9 @@ class TaskData(NamedTuple):
 
 
 class _Labelled(NamedTuple):
-    images: Tensor  # (N, 1, H, W) float32 in [0, 1]
+    pixels: Tensor  # (N, 1, H, W) uint8
     classes: Tensor  # (N,) int64 class ids
+    scale: float  # full intensity: 255 (torchvision) or 16 (digits)
 
 
 def missing_files(name: str, root: str) -> list[Path]:
@@ -80,16 +92,15 @@ def _torchvision(name: str, root: str, train: bool, download: bool) -> _Labelled
         raise DataError(f"datasets: cannot read {name} from {root!r}: {error}") from error
     targets = dataset.targets
     classes = targets[:, 0] if targets.dim() == 2 else targets  # QMNIST: (N, 8) table
-    images = dataset.data.unsqueeze(1).to(torch.float32).div_(255.0)
-    return _Labelled(images, classes.to(torch.int64))
+    return _Labelled(dataset.data.unsqueeze(1).contiguous(), classes.to(torch.int64), 255.0)
 
 
 def _digits() -> _Labelled:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    return _Labelled(images, torch.from_numpy(bunch.target.astype(np.int64)))
+    pixels = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)  # values 0..16
+    return _Labelled(pixels, torch.from_numpy(bunch.target.astype(np.int64)), 16.0)
 
 
 def _carve(data: _Labelled, fraction: float, generator: torch.Generator
@@ -98,15 +109,16 @@ def _carve(data: _Labelled, fraction: float, generator: torch.Generator
     order = torch.randperm(len(data.classes), generator=generator)
     count = round(fraction * len(order))
     carved, rest = order[:count], order[count:]
-    return (_Labelled(data.images[rest], data.classes[rest]),
-            _Labelled(data.images[carved], data.classes[carved]))
+    return (_Labelled(data.pixels[rest], data.classes[rest], data.scale),
+            _Labelled(data.pixels[carved], data.classes[carved], data.scale))
 
 
 def _fold(data: _Labelled, labels: int, num_tasks: int) -> list[TaskSet]:
     """Class k -> task k // C, label k % C."""
     task_of = data.classes // labels
     return [
-        TaskSet(data.images[task_of == t].contiguous(), data.classes[task_of == t] % labels)
+        TaskSet(data.pixels[task_of == t].contiguous(), data.classes[task_of == t] % labels,
+                data.scale)
         for t in range(num_tasks)
     ]
 
@@ -133,5 +145,5 @@ def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskD
             if len(task.labels) == 0:
                 raise DataError(f"datasets: task {index} has no samples in a split; "
                                 f"lower `labels` or use more data")
-            bucket[index] = TaskSet(task.images.to(device), task.labels.to(device))
+            bucket[index] = TaskSet(task.pixels.to(device), task.labels.to(device), task.scale)
     return splits
