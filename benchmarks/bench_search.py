@@ -70,19 +70,19 @@ def ours(config) -> tuple[float, tuple[float, float], int]:
     captured = {}
     import spatialsearch.runner as runner_module
 
-    original = runner_module._rows
+    original = runner_module.collect_rows
 
     def keep_grid(grid, cfg):
         captured["grid"] = grid
         return original(grid, cfg)
 
-    runner_module._rows = keep_grid  # read the ResultGrid without changing the runner
+    runner_module.collect_rows = keep_grid  # read the ResultGrid without changing the runner
     try:
         started = time.perf_counter()
         summary = run_search(config, quiet=True)
         wall = time.perf_counter() - started
     finally:
-        runner_module._rows = original
+        runner_module.collect_rows = original
     return wall, _trial_seconds(captured["grid"]), summary["trials"]
 
 

@@ -169,7 +169,8 @@ def command_search(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0
-    from spatialsearch.runner import format_table, run_search
+    from spatialsearch.results import format_table
+    from spatialsearch.runner import run_search
 
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))

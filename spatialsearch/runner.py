@@ -7,12 +7,9 @@ checkpoint), results.csv and summary.json.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +21,19 @@ from spatialsearch.data import missing_files
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run, sync_results
+from spatialsearch.results import (
+    analyze_best,
+    collect_rows,
+    prune_checkpoints,
+    search_report,
+    write_results,
+)
 from spatialsearch.search_config import Distribution, SearchConfig, thaw
 from spatialsearch.study import export_study
-from spatialsearch.trainable import BEST_FILE, train_trial
+from spatialsearch.trainable import train_trial
 
 _logger = logging.getLogger(__name__)
 RAY_FOLDER = "ray"
-
-
-@dataclass(frozen=True)
-class TrialRow:
-    trial_id: str
-    status: str
-    params: dict[str, Any]
-    best_metric: float
-    epochs: int
-    checkpoint: str
-    values: tuple[float, ...]  # the metric per epoch
 
 
 def _tune_domain(dist: Distribution) -> Any:
@@ -218,13 +211,13 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         grid = tuner.fit()
     finally:
         logger.close()  # every queued MLflow write is done before results are read
-    rows = _rows(grid, config)
+    rows = collect_rows(grid, config)
     prune_checkpoints(config.folder / RAY_FOLDER / config.name)
     export_study(config, [r.__dict__ for r in rows])
     retired = logger.retire_orphans({r.trial_id for r in rows})
-    summary = _write_results(config, rows, uri, parent_id, logger)
-    summary["analyzed"] = _analyze_best(config, summary, logger, quiet)
-    summary["report"] = _report(config, rows, summary, logger, parent_id)
+    summary = write_results(config, rows, uri, parent_id, logger)
+    summary["analyzed"] = analyze_best(config, summary, logger, quiet)
+    summary["report"] = search_report(config, rows, summary, logger, parent_id)
     summary["mlflow"]["retired_runs"] = retired
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if summary["best"]:
@@ -234,67 +227,6 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
     logger._safely("end the search run", client.set_terminated, parent_id, status)
     return summary
-
-
-def _analyze_best(config: SearchConfig, summary: dict[str, Any], logger: MlflowTrialLogger,
-                  quiet: bool) -> list[str]:
-    """analysis.analyze on the best `config.analyze` trials; files go to <folder>/analysis/
-    <trial> and, as artifacts under analysis/, to each trial's MLflow run."""
-    from analysis.analyze import analyze
-
-    done = []
-    for row in summary["table"][:config.analyze]:
-        if not row["checkpoint"] or not Path(row["checkpoint"]).is_file():
-            continue
-        out = config.folder / "analysis" / row["trial_id"]
-        try:
-            analyze(row["checkpoint"], out, progress=not quiet)
-        except Exception as error:  # noqa: BLE001 - a failed analysis must not lose the search
-            _logger.warning("analysis of trial %s failed: %s", row["trial_id"], error)
-            continue
-        run_id = logger.runs.get(row["trial_id"])
-        if run_id is not None:
-            logger._safely(f"log the analysis of trial {row['trial_id']}",
-                           logger.client.log_artifacts, run_id, str(out), "analysis")
-        done.append(str(out))
-    return done
-
-
-def prune_checkpoints(experiment: Path) -> int:
-    """After the search: keep only each trial's last checkpoint folder; returns how many
-    were removed. Safe then (no trial will be restored); never during the search."""
-    removed = 0
-    for trial in experiment.iterdir():
-        checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
-        for old in checkpoints[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _report(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
-            logger: MlflowTrialLogger, parent_id: str) -> str:
-    """analysis.report for the whole search; also logged to the parent run (report/)."""
-    from analysis.report import TrialRecord, build_report
-
-    ranked = {r["trial_id"]: i for i, r in enumerate(summary["table"])}
-    records = sorted(
-        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint)
-         for r in rows if r.trial_id in ranked), key=lambda t: ranked[t.trial_id])
-    if not records:
-        return ""
-    try:
-        path = build_report(
-            config.name, config.metric, records, config.folder / "report",
-            log_params={k for k, d in config.space if d.kind == "loguniform"},
-            study_path=config.folder / "optuna.db",
-            analysis_folders=[Path(p) for p in summary["analyzed"]])
-    except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
-        _logger.warning("search report failed: %s", error)
-        return ""
-    logger._safely("log the search report", logger.client.log_artifacts, parent_id,
-                   str(path.parent), "report")
-    return str(path)
 
 
 class TrialLines(tune.Callback):
@@ -330,76 +262,3 @@ def _announce_dashboard(url: str | None) -> None:
     _logger.info("Ray dashboard: http://%s (%s)", url, how)
 
 
-def _rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
-    rows = []
-    searched = {key for key, _ in config.space}
-    for result in grid:
-        frame = result.metrics_dataframe
-        metric = config.metric
-        values = list(frame[metric]) if frame is not None and metric in frame else []
-        best = float("nan")
-        if len(values):
-            best = max(values) if config.mode == "max" else min(values)
-        checkpoint = ""
-        if result.checkpoint is not None:
-            checkpoint = str(Path(result.checkpoint.path) / BEST_FILE)
-        trial_id = str(result.metrics.get("trial_id", Path(result.path).name))
-        rows.append(TrialRow(
-            trial_id=trial_id, status="ERROR" if result.error else "TERMINATED",
-            params={k: v for k, v in result.config.items() if k in searched},
-            best_metric=float(best), epochs=int(result.metrics.get(m.EPOCH, 0)),
-            checkpoint=checkpoint, values=tuple(float(v) for v in values)))
-    return rows
-
-
-def _write_results(config: SearchConfig, rows: list[TrialRow], uri: str, parent_id: str,
-                   logger: MlflowTrialLogger) -> dict[str, Any]:
-    folder = config.folder
-    finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
-    reverse = config.mode == "max"
-    ranked = sorted(finished, key=lambda r: r.best_metric, reverse=reverse)
-    best_path = ""
-    if ranked and ranked[0].checkpoint and Path(ranked[0].checkpoint).is_file():
-        target = folder / "best" / BEST_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ranked[0].checkpoint, target)
-        best_path = str(target)
-    with open(folder / "results.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        keys = sorted({k for r in rows for k in r.params})
-        writer.writerow(["trial", "status", *keys, config.metric, "epochs"])
-        for r in ranked + [r for r in rows if r not in ranked]:
-            writer.writerow([r.trial_id, r.status, *(r.params.get(k) for k in keys),
-                             r.best_metric, r.epochs])
-    summary = {
-        "search": config.name, "metric": config.metric, "mode": config.mode,
-        "trials": len(rows), "errored": sum(r.status == "ERROR" for r in rows),
-        "stopped_early": sum(0 < r.epochs < config.epochs for r in rows),
-        "best": None if not ranked else {
-            "trial_id": ranked[0].trial_id, "params": ranked[0].params,
-            config.metric: ranked[0].best_metric, "checkpoint": best_path},
-        "table": [{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
-        "mlflow": {"tracking_uri": uri, "experiment": config.experiment,
-                   "parent_run_id": parent_id, "not_logged": logger.unlogged},
-    }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return summary
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    """The results table printed after a search: trial, parameters, best metric, epochs."""
-    rows = summary["table"]
-    if not rows:
-        return "no trial finished"
-    keys = sorted({k for r in rows for k in r["params"]})
-    metric = summary["metric"]
-    header = ["trial", *keys, metric, "epochs"]
-    body = [[r["trial_id"], *(_short(r["params"].get(k)) for k in keys),
-             f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
-    return "\n".join([line(header), *(line(b) for b in body)])
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
