@@ -363,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpatialSearchError as error:
         one_line = " ".join(str(error).split())
         print(f"spatialsearch: error: {one_line}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         print("spatialsearch: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ray import tune
 
 from spatialsearch import metrics as m
 from spatialsearch.data import missing_files
-from spatialsearch.errors import ConfigError, DataError
+from spatialsearch.errors import ConfigError, DataError, SearchFailed
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, connect, parent_run, sync_results
 from spatialsearch.results import (
@@ -208,14 +209,21 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     if resume:  # restored tuners keep their callbacks pickled; give them live ones
         tuner._local_tuner._run_config.callbacks = callbacks
     try:
-        grid = tuner.fit()
-    finally:
-        logger.close()  # every queued MLflow write is done before results are read
-    rows = collect_rows(grid, config)
-    prune_checkpoints(config.folder / RAY_FOLDER / config.name)
-    export_study(config, [r.__dict__ for r in rows])
-    retired = logger.retire_orphans({r.trial_id for r in rows})
-    summary = write_results(config, rows, uri, parent_id, logger)
+        try:
+            grid = tuner.fit()
+        finally:
+            logger.close()  # every queued MLflow write is done before results are read
+        rows = collect_rows(grid, config)
+        prune_checkpoints(config.folder / RAY_FOLDER / config.name)
+        export_study(config, [r.__dict__ for r in rows])
+        retired = logger.retire_orphans({r.trial_id for r in rows})
+        summary = write_results(config, rows, uri, parent_id, logger)
+    except (OSError, EOFError) as error:  # a full or failing disk (Ray's own files included)
+        free = shutil.disk_usage(folder).free / 2**20
+        raise SearchFailed(
+            f"output: writing the search to {str(folder)!r} failed ({error}); {free:.0f} MiB "
+            f"free there. Checkpoints of the trials that finished are kept under "
+            f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
     summary["analyzed"] = analyze_best(config, summary, logger, quiet)
     summary["report"] = search_report(config, rows, summary, logger, parent_id)
     summary["mlflow"]["retired_runs"] = retired

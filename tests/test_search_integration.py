@@ -372,6 +372,8 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
                      if a["state"] == "ALIVE" and a.get("repr_name") == "train_trial"]
             time.sleep(0.5)
         assert 1 <= len(alive) <= 2  # max_concurrent_trials
+        if headers:  # where the token is, yes; the token itself, never
+            assert token.read_text().strip() not in "".join(lines)
         if headers:  # token auth on: without the token the API refuses
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(f"{url}/api/v0/actors", timeout=10)
@@ -380,3 +382,40 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
         kill_ray_sessions(ray_sessions() - before)
+
+
+def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
+        ray_session, tmp_path, capsys):
+    """The search folder sits on a 5 MiB tmpfs that fills while trials run."""
+    from spatialsearch.checkpoint import load_checkpoint
+    from spatialsearch.cli import main
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(small)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        doc = _space(small, num_samples=4, max_failures=0, analyze=0,
+                     scheduler={"type": "fifo"}, search={"algorithm": "random", "seed": 1},
+                     fixed={"layers": [64], "epochs": 10})
+        space = tmp_path / "space.yaml"
+        space.write_text(yaml.safe_dump(doc))
+        code = main(["search", str(space), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1
+        # Ray reports each failed trial (with the trial's traceback) as it happens; the
+        # program itself ends with one line saying what happened and what to do
+        last = err.strip().splitlines()[-1]
+        assert err.count("spatialsearch: error:") == 1
+        assert last.startswith("spatialsearch: error: output: writing the search to")
+        assert "MiB free there" in last and "continue with --resume" in last
+        finished = [trial for trial in (small / "it" / "ray" / "it").glob("train_trial_*")
+                    if len(list(trial.glob("checkpoint_*"))) == 10]
+        assert finished  # at least one trial ran all its epochs before the disk filled ...
+        for trial in finished:  # ... and its checkpoint is intact
+            last = sorted(trial.glob("checkpoint_*"))[-1]
+            assert load_checkpoint(last / "best.pt").epoch >= 1
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
