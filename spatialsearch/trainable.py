@@ -11,6 +11,7 @@ A NaN/inf loss raises TrainingDiverged: Ray marks the trial failed with that rea
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from spatialsearch.train import Trainer
 
 STATE_FILE = "state.pt"
 BEST_FILE = "best.pt"
-#: environment variable a test sets to make one trial's worker die (fault tests).
+#: environment variable a test sets to SIGKILL a trial's worker at that epoch, first attempt
+#: only (fault tests; the retried trial, restored from its checkpoint, runs on).
 CRASH_ENV = "SPATIALSEARCH_CRASH_AT_EPOCH"
 
 
@@ -53,7 +55,7 @@ def train_trial(config: dict[str, Any]) -> None:
     while trainer.epoch < trial.run.epochs:
         results = trainer.run_epoch()
         if crash_at and trainer.epoch == crash_at and checkpoint is None:
-            os._exit(1)  # fault injection for tests: the worker process dies mid-trial
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection (tests): the worker dies
         if trainer.epoch == trial.run.epochs:
             best_model = trainer.best_model()
             results |= trainer.segregation_metrics() | {
