@@ -43,6 +43,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(figure: Any, path: Path) -> Path:
+    """Lay out, write as PNG and close a figure."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)
+    return path
+
+
 def _checkpoint_segregation(path: str) -> float:
     if not path or not Path(path).is_file():
         return float("nan")
@@ -92,10 +100,7 @@ def _parallel(trials: list[TrialRecord], metric: str, log_params: set[str], path
     axis.set_xticks(range(len(columns)), labels, fontsize=8)
     axis.set_yticks([])
     axis.set_title(f"searched parameters vs {metric} (colour: {metric})", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _importances(study_path: Path, study_name: str, path: Path) -> tuple[Path | None, str]:
@@ -112,10 +117,7 @@ def _importances(study_path: Path, study_name: str, path: Path) -> tuple[Path | 
     axis.barh(names, [importances[n] for n in names], color="#1f77b4")
     axis.set_xlabel("importance (fANOVA, completed trials)")
     axis.set_title("parameter importances", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path, ""
+    return _save(figure, path), ""
 
 
 def _tradeoff(trials: list[TrialRecord], seg: np.ndarray, metric: str, path: Path) -> Path:
@@ -134,10 +136,7 @@ def _tradeoff(trials: list[TrialRecord], seg: np.ndarray, metric: str, path: Pat
     axis.set_ylabel("segregation (mean of hidden layers)")
     axis.set_title(f"{metric} vs segregation", fontsize=10)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _curves(trials: list[TrialRecord], metric: str, path: Path) -> Path:
@@ -149,10 +148,7 @@ def _curves(trials: list[TrialRecord], metric: str, path: Path) -> Path:
     axis.set_ylabel(metric)
     axis.set_title(f"learning curves of the top {min(TOP, len(trials))} trials", fontsize=10)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _img(path: Path | None) -> str:
