@@ -46,7 +46,13 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
 
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, config: TrialConfig,
                     epoch: int, metrics: dict[str, float]) -> None:
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    save_state(path, model.state_dict(), config, epoch, metrics)
+
+
+def save_state(path: str | os.PathLike[str], state: dict[str, torch.Tensor],
+               config: TrialConfig, epoch: int, metrics: dict[str, float]) -> None:
+    """save_checkpoint from a state_dict (no model needs building)."""
+    state = {name: tensor.detach().cpu() for name, tensor in state.items()}
     atomic_save({"state_dict": state, "config": config.to_flat_dict(), "epoch": epoch,
                  "metrics": dict(metrics)}, path)
 

@@ -20,7 +20,7 @@ import torch
 from ray import tune
 
 from spatialsearch import metrics as m
-from spatialsearch.checkpoint import atomic_save, save_checkpoint
+from spatialsearch.checkpoint import atomic_save, save_state
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.train import Trainer
 
@@ -63,7 +63,6 @@ def train_trial(config: dict[str, Any]) -> None:
                 (trainer.segregation_metrics(best_model) | trainer.test_metrics()).items()}
         with tempfile.TemporaryDirectory() as folder:
             atomic_save(trainer.state_dict(), Path(folder) / STATE_FILE)
-            best = trainer.best_model()
-            save_checkpoint(Path(folder) / BEST_FILE, best, trial,
-                            int(trainer.best_metrics[m.EPOCH]), trainer.best_metrics)
+            save_state(Path(folder) / BEST_FILE, trainer.best_state, trial,
+                       int(trainer.best_metrics[m.EPOCH]), trainer.best_metrics)
             tune.report(results, checkpoint=tune.Checkpoint.from_directory(folder))

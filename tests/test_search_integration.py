@@ -50,6 +50,14 @@ def _children(client: MlflowClient, experiment: str) -> tuple[list, list]:
     return parents, children
 
 
+def _each_trial_finished_once(client: MlflowClient, children: list, epochs: int) -> None:
+    """Every child run FINISHED with epochs 1..epochs of val_accuracy, each logged once."""
+    for child in children:
+        assert child.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert sorted(steps) == list(range(1, epochs + 1))
+
+
 def _check_store(client: MlflowClient, experiment: str, trials: int, epochs: int) -> None:
     parents, children = _children(client, experiment)
     assert len(parents) == 1 and len(children) == trials
@@ -165,8 +173,10 @@ def test_unreachable_server_fails_before_any_trial(tmp_path):
     assert not (tmp_path / "it").exists()
 
 
-def _driver(space: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space), "--quiet",
+def _driver(space: Path, *extra: str, quiet: bool = True) -> subprocess.Popen:
+    """run_search.py as its own process group (so a test can SIGKILL driver and all)."""
+    flags = ["--quiet"] if quiet else []
+    return subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space), *flags,
                              *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
@@ -207,10 +217,7 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
     client = MlflowClient(uri)
     parents, children = _children(client, "spatialsearch")
     assert len(parents) == 1 and len(children) == 6
-    for child in children:
-        assert child.info.status == "FINISHED"
-        steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
-        assert sorted(steps) == list(range(1, 16))  # every epoch logged, once
+    _each_trial_finished_once(client, children, 15)
 
 
 def test_search_on_a_cluster_started_with_ray_start(tmp_path):
@@ -312,10 +319,8 @@ def test_mlflow_server_killed_mid_search_then_sync_mlflow(tmp_path):
         client = MlflowClient(uri)
         parents, children = _children(client, "spatialsearch")
         assert len(parents) == 1 and len(children) == 4
+        _each_trial_finished_once(client, children, 15)
         for child in children:
-            assert child.info.status == "FINISHED"
-            steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
-            assert sorted(steps) == list(range(1, 16))
             assert [a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")] == [
                 "checkpoint/best.pt"]
     finally:
@@ -345,9 +350,7 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
     before = ray_sessions()
-    driver = subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    driver = _driver(space, quiet=False)  # not quiet: it prints the dashboard's URL
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(driver.stdout), daemon=True).start()
     try:
