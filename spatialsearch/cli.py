@@ -15,7 +15,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import yaml
 
@@ -326,8 +326,18 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 Command = Callable[[argparse.Namespace], int]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors stay one line: control characters in a bad argument (a
+    '\r' from a hostile caller) are shown escaped. Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {shown}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spatialsearch", description=(
+    parser = _Parser(prog="spatialsearch", description=(
         "Spatial neural networks (arXiv 1910.02776): train, search hyperparameters, analyse."))
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one spatial network", description=(

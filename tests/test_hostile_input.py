@@ -91,3 +91,10 @@ def test_random_train_arguments_run_or_exit_2(pairs):
         code, err = _run(["train", *argv, "--epochs", "1", "--layers", "4", "--batch", "128",
                           "--device", "cpu", "--quiet", "--save", str(Path(folder) / "run")])
         _check(code, err)
+
+
+def test_control_characters_in_unknown_arguments_stay_on_one_line():
+    """Found by hypothesis: argparse echoed a '\\r' from a bad argument into its message."""
+    code, err = _run(["train", "--activation", "0", "\r0"])
+    assert code == 2 and "unrecognized arguments: \\r0" in err
+    _check(code, err)
