@@ -50,7 +50,7 @@ def measure(samples: int, widths: list[int], batch: int, device: torch.device) -
         trainer.train_epoch()
 
     times: dict[str, list[float]] = {"spatial": [], "plain": []}
-    for repeat in range(4):  # first round is warm-up
+    for repeat in range(6):  # first round is warm-up; the fastest of the rest counts
         for name, epoch in (("spatial", spatial_epoch), ("plain", plain_epoch)):
             started = time.perf_counter()
             epoch()

@@ -28,7 +28,7 @@ from benchmarks.common import (  # noqa: E402
     table,
 )
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
-from spatialsearch.costs import spatial_costs, spatial_penalty  # noqa: E402
+from spatialsearch.costs import penalised_backward, spatial_costs  # noqa: E402
 from spatialsearch.models import build_model  # noqa: E402
 from spatialsearch.train import build_optimizer, task_loss  # noqa: E402
 
@@ -60,9 +60,7 @@ def measure(widths: list[int], batch: int, repeats: int, device: torch.device) -
 
     def spatial_step() -> None:  # as spatialsearch.train.Trainer.train_epoch does it
         spatial_opt.zero_grad(set_to_none=True)
-        penalty, _, _ = spatial_penalty(layers, where, "l2", 1.0, 10.0)
-        loss = task_loss(spatial(x), y) + penalty
-        loss.backward()
+        penalised_backward(task_loss(spatial(x), y), layers, where, "l2", 1.0, 10.0)
         spatial_opt.step()
 
     def plain_step(name: str):

@@ -90,62 +90,114 @@ class _TorchProximity(torch.autograd.Function):
         return (grad_a + grad_b,)
 
 
-def _transport_cpu(weight: Tensor, pos_out: Tensor, pos_in: Tensor,
-                   l2: bool) -> tuple[float, Tensor, Tensor, Tensor]:
-    """Value and (dW, dP_out, dP_in) of transport from one kernel pass."""
-    from spatialsearch.kernels import transport_fused, worker_chunks
+def _transport_cpu(weight: Tensor, pos_out: Tensor, pos_in: Tensor, l2: bool,
+                   coef: float = 1.0, mode: int = 1
+                   ) -> tuple[float, Tensor | None, Tensor | None, Tensor | None]:
+    """T and coef * (dT/dW, dT/dP_out, dT/dP_in) from one kernel pass.
+
+    mode (spatialsearch.kernels): VALUE_ONLY returns (T, None, None, None); WRITE returns a
+    fresh dW; ADD adds coef * dT/dW into weight.grad in place and returns None for it.
+    """
+    from spatialsearch.kernels import ADD, VALUE_ONLY, transport_fused, worker_chunks
 
     n_out, n_in = weight.shape[:2]
     weight3 = weight.detach().reshape(n_out, n_in, -1).contiguous()
     out_t = pos_out.detach().t().contiguous()  # (d, n_out)
     in_t = pos_in.detach().t().contiguous()  # (d, n_in)
-    grad_weight = torch.empty_like(weight3)
-    grad_out = torch.empty_like(out_t)
-    grad_in_parts = out_t.new_empty((worker_chunks(), *in_t.shape))
+    if mode == VALUE_ONLY:  # untouched placeholders of the same array types
+        grad_weight, grad_out = weight3.new_empty((0, 0, 0)), out_t.new_empty((0, 0))
+        grad_in_parts = out_t.new_empty((worker_chunks(), 0, 0))
+    else:
+        grad_weight = (weight.grad.view(weight3.shape) if mode == ADD
+                       else torch.empty_like(weight3))
+        grad_out = torch.empty_like(out_t)
+        grad_in_parts = out_t.new_empty((worker_chunks(), *in_t.shape))
+    dtype = out_t.numpy().dtype.type
     value = transport_fused(
-        weight3.numpy(), out_t.numpy(), in_t.numpy(), l2, out_t.numpy().dtype.type(EPS),
+        weight3.numpy(), out_t.numpy(), in_t.numpy(), l2, dtype(EPS), dtype(coef), mode,
         grad_weight.numpy(), grad_out.numpy(), grad_in_parts.numpy(),
     )
-    return value, grad_weight.view(weight.shape), grad_out.t(), grad_in_parts.sum(0).t()
+    if mode == VALUE_ONLY:
+        return value, None, None, None
+    returned = None if mode == ADD else grad_weight.view(weight.shape)
+    return value, returned, grad_out.t(), grad_in_parts.sum(0).t()
 
 
-def _proximity_cpu(positions: Tensor) -> tuple[float, Tensor]:
-    """Value and dP of proximity from one kernel pass."""
+def _proximity_cpu(positions: Tensor, coef: float = 1.0,
+                   with_grad: bool = True) -> tuple[float, Tensor | None]:
+    """P and coef * dP/dpositions (None without with_grad) from one kernel pass."""
     from spatialsearch.kernels import proximity_fused
 
     if positions.shape[0] < 2:
-        return 0.0, torch.zeros_like(positions)
+        return 0.0, torch.zeros_like(positions) if with_grad else None
     pos_t = positions.detach().t().contiguous()  # (d, n)
-    grad = torch.empty_like(pos_t)
+    grad = torch.empty_like(pos_t) if with_grad else pos_t.new_empty((0, 0))
     array = pos_t.numpy()
-    value = proximity_fused(array, array.dtype.type(EPS), grad.numpy(),
+    dtype = array.dtype.type
+    value = proximity_fused(array, dtype(EPS), dtype(coef), with_grad, grad.numpy(),
                             positions.dtype == torch.float32)
-    return value, grad.t()
+    return value, grad.t() if with_grad else None
+
+
+def _network_costs(weights: Sequence[Tensor], positions: Sequence[Tensor], where: Sequence[int],
+                   l2: bool, alpha: float, beta: float, mode: int
+                   ) -> tuple[tuple[float, float], list[Tensor | None], list[Tensor | None]]:
+    """(Proximity, Transport) of a network and the gradients of alpha * P + beta * T.
+
+    Returns the two unscaled costs, then per layer the weight gradients (None where there is
+    none, and always under mode ADD, which added them to each weight's .grad) and the
+    position gradients (None where there is none). A term scaled by 0 gets no gradient pass.
+    """
+    from spatialsearch.kernels import VALUE_ONLY
+
+    transported = [k for k in where if k >= 1]
+    weight_grads: list[Tensor | None] = [None] * len(weights)
+    position_grads: list[Tensor | None] = [None] * len(positions)
+
+    def add(k: int, grad: Tensor | None) -> None:
+        if grad is not None:
+            position_grads[k] = grad if position_grads[k] is None else position_grads[k] + grad
+
+    prox_coef = alpha / max(len(where), 1)
+    prox_total = 0.0
+    for k in where:
+        value, grad = _proximity_cpu(positions[k], prox_coef,
+                                     mode != VALUE_ONLY and prox_coef != 0)
+        prox_total += value
+        add(k, grad)
+    trans_coef = beta / max(len(transported), 1)
+    trans_mode = VALUE_ONLY if trans_coef == 0 else mode
+    trans_total = 0.0
+    for k in transported:
+        value, weight_grads[k], grad_out, grad_in = _transport_cpu(
+            weights[k], positions[k], positions[k - 1], l2, trans_coef, trans_mode)
+        trans_total += value
+        add(k, grad_out)
+        add(k - 1, grad_in)
+    return ((prox_total / len(where) if where else 0.0,
+             trans_total / len(transported) if transported else 0.0),
+            weight_grads, position_grads)
 
 
 class _FusedPenalty(torch.autograd.Function):
     """CPU alpha * Proximity + beta * Transport of a whole network as one autograd node.
 
     Inputs: alpha, beta, l2, where, then the L + 1 weights and L + 1 positions. Returns the
-    0-d penalty; the unscaled (Proximity, Transport) are left on ctx for logging. The
-    gradients are scaled by alpha / beta in the forward pass, and the backward multiplies by
-    the incoming gradient only when it is not 1 (loss.backward() gives 1): together ~40% of
-    the cost terms' per-step time at [256, 256] (benchmarks/bench_step.py).
+    0-d penalty; the unscaled (Proximity, Transport) are left on it as .costs for logging.
+    The kernels write gradients already scaled by alpha and beta, and the backward multiplies
+    by the incoming gradient only when it is not 1 (loss.backward() gives 1).
     """
 
     @staticmethod
     def forward(ctx: FunctionCtx, alpha: float, beta: float, l2: bool,
                 where: tuple[int, ...], *tensors: Tensor) -> Tensor:
-        values, prox_grads, trans_grads = _network_costs(l2, where, tensors)
-        grads: list[Tensor | None] = []
-        for prox, trans in zip(prox_grads, trans_grads):
-            parts = [g.mul_(scale) for g, scale in ((prox, alpha), (trans, beta))
-                     if g is not None and scale != 0]
-            grads.append(None if not parts else parts[0] if len(parts) == 1 else
-                         parts[0].add_(parts[1]))
-        ctx.grads = grads
-        penalty = alpha * values[0] + beta * values[1]
-        result = tensors[0].new_tensor(penalty)
+        from spatialsearch.kernels import WRITE
+
+        count = len(tensors) // 2
+        values, weight_grads, position_grads = _network_costs(
+            tensors[:count], tensors[count:], where, l2, alpha, beta, WRITE)
+        ctx.grads = [*weight_grads, *position_grads]
+        result = tensors[0].new_tensor(alpha * values[0] + beta * values[1])
         result.costs = values  # (Proximity, Transport) as floats, for logging
         return result
 
@@ -154,58 +206,6 @@ class _FusedPenalty(torch.autograd.Function):
         if float(grad) == 1.0:
             return (None, None, None, None, *ctx.grads)
         return (None, None, None, None, *(None if g is None else g * grad for g in ctx.grads))
-
-
-def _network_costs(l2: bool, where: tuple[int, ...], tensors: Sequence[Tensor]
-                   ) -> tuple[tuple[float, float], list[Tensor | None], list[Tensor | None]]:
-    """(Proximity, Transport) values and per-input gradients of each, from the kernels."""
-    count = len(tensors) // 2
-    weights, positions = tensors[:count], tensors[count:]
-    transported = [k for k in where if k >= 1]
-    prox_grads: list[Tensor | None] = [None] * len(tensors)
-    trans_grads: list[Tensor | None] = [None] * len(tensors)
-    prox_total = trans_total = 0.0
-    for k in where:
-        value, grad = _proximity_cpu(positions[k])
-        prox_total += value
-        prox_grads[count + k] = grad.div_(len(where))
-    for k in transported:
-        value, grad_w, grad_out, grad_in = _transport_cpu(
-            weights[k], positions[k], positions[k - 1], l2)
-        trans_total += value
-        share = len(transported)
-        trans_grads[k] = grad_w.div_(share)
-        for index, grad in ((count + k, grad_out), (count + k - 1, grad_in)):
-            grad = grad / share
-            previous = trans_grads[index]
-            trans_grads[index] = grad if previous is None else previous + grad
-    values = (prox_total / len(where) if where else 0.0,
-              trans_total / len(transported) if transported else 0.0)
-    return values, prox_grads, trans_grads
-
-
-class _FusedNetworkCosts(torch.autograd.Function):
-    """CPU (Proximity, Transport) of a whole network in one autograd node -> (2,) tensor.
-
-    Inputs: l2, where (layer indices), then the L + 1 weights and the L + 1 positions.
-    One node instead of one per layer and cost keeps per-step Python and autograd overhead
-    low: at [256, 256] it was a third of the cost terms' time.
-    """
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, l2: bool, where: tuple[int, ...],
-                *tensors: Tensor) -> Tensor:
-        values, prox_grads, trans_grads = _network_costs(l2, where, tensors)
-        ctx.grads = prox_grads, trans_grads
-        return tensors[0].new_tensor(values)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        scaled: list[Tensor | None] = []
-        for prox, trans in zip(*ctx.grads):
-            parts = [g * grad[i] for i, g in enumerate((prox, trans)) if g is not None]
-            scaled.append(None if not parts else parts[0] if len(parts) == 1 else sum(parts))
-        return (None, None, *scaled)
 
 
 class _FusedTransport(torch.autograd.Function):
@@ -285,6 +285,47 @@ def spatial_penalty(layers: Sequence[SpatialLayer], where: Sequence[int], norm: 
     return alpha * prox + beta * trans, float(prox), float(trans)
 
 
+def penalised_backward(fit: Tensor, layers: Sequence[SpatialLayer], where: Sequence[int],
+                       norm: Norm, alpha: float, beta: float
+                       ) -> tuple[float | Tensor, float | Tensor, float | Tensor]:
+    """Backpropagate fit + alpha * Proximity + beta * Transport into the parameters' .grad.
+
+    Returns (penalty, Proximity, Transport), the costs unscaled: floats on the CPU, detached
+    0-d tensors elsewhere (no device sync per step). On the CPU fit.backward() runs first and the kernels then add the penalty's
+    gradients straight into each weight's .grad (kernels.ADD): the same gradients as
+    (fit + penalty).backward(), without a fresh dW per layer and autograd's pass adding it
+    in, which cost more than the kernels themselves at [1024, 1024]. Elsewhere (CUDA) it is
+    (fit + spatial_penalty(...)).backward(). With alpha = beta = 0 the costs are measured for
+    logging without any gradient work, and only fit is backpropagated.
+    """
+    from spatialsearch.kernels import ADD, VALUE_ONLY
+
+    weights = [layer.weight for layer in layers]
+    positions = [layer.positions for layer in layers]
+    no_penalty = alpha == 0 and beta == 0
+    if not _fused(*weights, *positions):  # floats would sync the device every step
+        with torch.set_grad_enabled(not no_penalty):
+            prox, trans = spatial_costs(layers, where, norm)
+            penalty = alpha * prox + beta * trans
+        (fit if no_penalty else fit + penalty).backward()
+        return penalty.detach(), prox.detach(), trans.detach()
+    fit.backward()
+    if not no_penalty:
+        for weight in weights:  # every weight reaches fit, so .grad exists: kept as a guard
+            if weight.grad is None or not weight.grad.is_contiguous():
+                weight.grad = (torch.zeros_like(weight) if weight.grad is None
+                               else weight.grad.contiguous())
+    values, _, position_grads = _network_costs(weights, positions, where, norm == "l2", alpha,
+                                               beta, VALUE_ONLY if no_penalty else ADD)
+    for position, grad in zip(positions, position_grads):
+        if grad is not None:
+            if position.grad is None:
+                position.grad = grad.contiguous()
+            else:
+                position.grad.add_(grad)
+    return alpha * values[0] + beta * values[1], values[0], values[1]
+
+
 def spatial_costs(layers: Sequence[SpatialLayer], where: Sequence[int],
                   norm: Norm) -> tuple[Tensor, Tensor]:
     """(Proximity, Transport) of a network, each a 0-d tensor.
@@ -296,9 +337,6 @@ def spatial_costs(layers: Sequence[SpatialLayer], where: Sequence[int],
     """
     weights = [layer.weight for layer in layers]
     positions = [layer.positions for layer in layers]
-    if _fused(*weights, *positions):
-        both = _FusedNetworkCosts.apply(norm == "l2", tuple(where), *weights, *positions)
-        return both[0], both[1]
     zero = positions[0].new_zeros(())
     prox = [proximity(positions[k]) for k in where]
     trans = [transport(weights[k], positions[k], positions[k - 1], norm)

@@ -50,27 +50,47 @@ def _exp_neg_f32(d: np.float32) -> np.float32:
     return p * p
 
 
+# What a kernel does with the weight gradient it computes (the position gradients, which are
+# small, are always written to fresh arrays unless the mode is VALUE_ONLY).
+VALUE_ONLY = 0  # the cost only; no gradient array is touched
+WRITE = 1  # grad_weight = coef * dC/dW
+ADD = 2  # grad_weight += coef * dC/dW: accumulate straight into a parameter's .grad
+
+
+@numba.njit(fastmath=_FAST, cache=True, inline="always")
+def _magnitude(w: np.floating, l2: bool) -> np.floating:
+    """f(w) = w^2 (l2) or |w| (l1)."""
+    return w * w if l2 else abs(w)
+
+
+@numba.njit(fastmath=_FAST, cache=True, inline="always")
+def _slope(w: np.floating, l2: bool) -> np.floating:
+    """f'(w) = 2w (l2) or sign(w) (l1)."""
+    return w + w if l2 else np.sign(w)
+
+
 @numba.njit(parallel=True, fastmath=_FAST, cache=True, nogil=True)
 def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray, l2: bool,
-                    eps: np.floating, grad_weight: np.ndarray, grad_out: np.ndarray,
-                    grad_in_parts: np.ndarray) -> float:
-    """mean_ij D_ij * f(W_ij) with D_ij = sqrt(||out_i - in_j||^2 + eps); gradients in place.
+                    eps: np.floating, coef: np.floating, mode: int, grad_weight: np.ndarray,
+                    grad_out: np.ndarray, grad_in_parts: np.ndarray) -> float:
+    """T = mean_ij D_ij * f(W_ij), D_ij = sqrt(||out_i - in_j||^2 + eps); coef * dT in place.
 
     weight (n_out, n_in, K) (K = 1 linear, kh*kw conv; f summed over K); pos_out (d, n_out);
-    pos_in (d, n_in); grad_weight like weight; grad_out (d, n_out); grad_in_parts
-    (chunks, d, n_in), one accumulator per parallel chunk, summed by the caller.
-    Returns the cost as a float (rows summed in the array dtype, chunks in float64).
+    pos_in (d, n_in); grad_weight like weight, set or added to per mode (VALUE_ONLY, WRITE,
+    ADD); grad_out (d, n_out); grad_in_parts (chunks, d, n_in), one accumulator per parallel
+    chunk, summed by the caller. Taking coef here saves the caller a pass over dW per factor.
+    Returns T as a float (rows summed in the array dtype, chunks in float64).
     """
     n_out, n_in, kernel = weight.shape
     dim = pos_out.shape[0]
     chunks = grad_in_parts.shape[0]
     zero = weight.dtype.type(0.0)
-    scale = weight.dtype.type(1.0 / (n_out * n_in))
-    two_scale = weight.dtype.type(2.0 / (n_out * n_in))
+    scale = weight.dtype.type(coef / (n_out * n_in))
     partial = np.zeros(chunks)
     for chunk in prange(chunks):
         grad_in = grad_in_parts[chunk]
-        grad_in[:] = zero
+        if mode != VALUE_ONLY:
+            grad_in[:] = zero
         distance = np.empty(n_in, weight.dtype)
         ratio = np.empty(n_in, weight.dtype)
         total = 0.0
@@ -82,35 +102,37 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
                     diff = here - pos_in[t, j]
                     distance[j] += diff * diff
             row_total = zero
-            if kernel == 1 and l2:
+            if kernel == 1:
                 for j in range(n_in):
                     d = math.sqrt(distance[j])
-                    w = weight[i, j, 0]
-                    grad_weight[i, j, 0] = w * d * two_scale
-                    row_total += d * w * w
-                    ratio[j] = w * w / d * scale
-            elif kernel == 1:
-                for j in range(n_in):
-                    d = math.sqrt(distance[j])
-                    w = weight[i, j, 0]
-                    grad_weight[i, j, 0] = np.sign(w) * d * scale
-                    row_total += d * abs(w)
-                    ratio[j] = abs(w) / d * scale
+                    distance[j] = d
+                    magnitude = _magnitude(weight[i, j, 0], l2)
+                    row_total += d * magnitude
+                    ratio[j] = magnitude / d * scale
             else:
                 for j in range(n_in):
                     d = math.sqrt(distance[j])
+                    distance[j] = d
                     magnitude = zero
                     for k in range(kernel):
-                        w = weight[i, j, k]
-                        if l2:
-                            magnitude += w * w
-                            grad_weight[i, j, k] = w * d * two_scale
-                        else:
-                            magnitude += abs(w)
-                            grad_weight[i, j, k] = np.sign(w) * d * scale
+                        magnitude += _magnitude(weight[i, j, k], l2)
                     row_total += d * magnitude
                     ratio[j] = magnitude / d * scale
             total += row_total
+            if mode == VALUE_ONLY:
+                continue
+            if kernel == 1 and mode == ADD:  # unit stride over j, so these vectorise
+                for j in range(n_in):
+                    grad_weight[i, j, 0] += _slope(weight[i, j, 0], l2) * distance[j] * scale
+            elif kernel == 1:
+                for j in range(n_in):
+                    grad_weight[i, j, 0] = _slope(weight[i, j, 0], l2) * distance[j] * scale
+            else:
+                for j in range(n_in):
+                    for k in range(kernel):
+                        step = _slope(weight[i, j, k], l2) * distance[j] * scale
+                        grad_weight[i, j, k] = step + (grad_weight[i, j, k] if mode == ADD
+                                                       else zero)
             for t in range(dim):
                 here = pos_out[t, i]
                 pulled = zero
@@ -124,22 +146,42 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
 
 
 @numba.njit(parallel=True, fastmath=_FAST, cache=True, nogil=True)
-def proximity_fused(positions: np.ndarray, eps: np.floating, grad: np.ndarray,
-                    single: bool) -> float:
-    """mean_{i != j} exp(-D_ij) over ordered pairs; its gradient written into grad (d, n).
+def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, with_grad: bool,
+                    grad: np.ndarray, single: bool) -> float:
+    """P = mean_{i != j} exp(-D_ij) over ordered pairs; coef * dP written into grad (d, n).
 
-    positions (d, n). By symmetry dC/dp_i = 2 sum_j r_ij (p_i - p_j), r_ij = -e^{-D_ij} / D_ij
+    positions (d, n). By symmetry dP/dp_i = 2 sum_j r_ij (p_i - p_j), r_ij = -e^{-D_ij} / D_ij
     / (n (n - 1)), so each row is independent: no scattered writes, rows run in parallel.
     The self-pair term (D_ii = sqrt(eps)) is subtracted from the total; its gradient is 0.
-    single (float32 arrays): the polynomial exp (relative error < 1e-5); else libm's.
+    with_grad False: grad is not touched. single (float32 arrays): the polynomial exp
+    (relative error < 1e-5); else libm's.
     """
     dim, n = positions.shape
     zero = positions.dtype.type(0.0)
-    scale = positions.dtype.type(1.0 / (n * (n - 1)))
+    scale = positions.dtype.type(coef / (n * (n - 1)))
     self_distance = math.sqrt(eps)
     self_closeness = _exp_neg_f32(self_distance) if single else math.exp(-self_distance)
     totals = np.zeros(n)
     for i in prange(n):
+        if dim == 2:  # the common case: one pass, all in registers
+            x, y = positions[0, i], positions[1, i]
+            row_total = zero
+            pulled_x = zero
+            pulled_y = zero
+            for j in range(n):
+                dx = x - positions[0, j]
+                dy = y - positions[1, j]
+                d = math.sqrt(dx * dx + dy * dy + eps)
+                closeness = _exp_neg_f32(d) if single else math.exp(-d)
+                row_total += closeness
+                r = closeness / d * scale
+                pulled_x += r * dx
+                pulled_y += r * dy
+            totals[i] = row_total - self_closeness
+            if with_grad:
+                grad[0, i] = -2 * pulled_x
+                grad[1, i] = -2 * pulled_y
+            continue
         ratio = np.empty(n, positions.dtype)
         ratio[:] = eps
         for t in range(dim):
@@ -161,6 +203,8 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, grad: np.ndarray,
                 row_total += closeness
                 ratio[j] = closeness / d * scale
         totals[i] = row_total - self_closeness
+        if not with_grad:
+            continue
         for t in range(dim):
             here = positions[t, i]
             pulled = zero

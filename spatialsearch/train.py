@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from spatialsearch import metrics as m
 from spatialsearch.config import TrialConfig
-from spatialsearch.costs import spatial_penalty
+from spatialsearch.costs import penalised_backward
 from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
 from spatialsearch.errors import ConfigError, SpatialSearchError
 from spatialsearch.models import SpatialNetwork, build_model
@@ -51,8 +51,10 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(model: SpatialNetwork, config: TrialConfig) -> torch.optim.Optimizer:
-    """torch.optim.<optimizer> over two groups: weights and biases at lr, positions at
-    positions_lr.
+    """torch.optim.<optimizer>: weights and biases at lr, positions at positions_lr.
+
+    One parameter group when the two rates are equal (the default), else two: each group is
+    a separate fused-kernel call per step.
 
     Raises:
         ConfigError: optimizer_args the optimizer does not accept.
@@ -62,6 +64,8 @@ def build_optimizer(model: SpatialNetwork, config: TrialConfig) -> torch.optim.O
     positions = [p for name, p in model.named_parameters() if name.endswith("positions")]
     weights = [p for name, p in model.named_parameters() if not name.endswith("positions")]
     groups = [{"params": weights}, {"params": positions, "lr": optim.effective_positions_lr}]
+    if optim.effective_positions_lr == optim.lr:
+        groups = [{"params": weights + positions}]
     kwargs: dict[str, Any] = dict(optim.optimizer_args)
     accepted = inspect.signature(cls).parameters
     if optim.optimizer in _FUSED_CAPABLE and not {"fused", "foreach"} & kwargs.keys():
@@ -152,30 +156,25 @@ class Trainer:
         """One pass over the training split; returns the epoch's training metrics."""
         cost = self.config.cost
         layers, where = self.model.spatial_layers, self.config.cost_layers
-        use_costs = cost.proximity > 0 or cost.transport > 0
-        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
-        cost_sums = [0.0, 0.0]  # floats on the CPU path, 0-d tensors on CUDA (no sync)
+        fit_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        # penalty, proximity, transport: floats on the CPU, 0-d tensors on CUDA (no sync)
+        penalty_sums = [0.0, 0.0, 0.0]
         steps = 0
         started = time.perf_counter()
         self.model.train()
         for batch in self.train_batches.epoch():
             self.optimizer.zero_grad(set_to_none=True)
             fit = task_loss(self.model(batch.inputs), batch.targets)
-            if use_costs:
-                penalty, prox, trans = spatial_penalty(layers, where, cost.norm,
-                                                       cost.proximity, cost.transport)
-                loss = fit + penalty
-            else:  # still measured and logged, never differentiated
-                with torch.no_grad():
-                    _, prox, trans = spatial_penalty(layers, where, cost.norm, 0.0, 0.0)
-                loss = fit
-            loss.backward()
+            penalty = penalised_backward(fit, layers, where, cost.norm, cost.proximity,
+                                         cost.transport)
             self.optimizer.step()
-            sums += torch.stack([loss.detach(), fit.detach()])
-            cost_sums[0] += prox
-            cost_sums[1] += trans
+            fit_sum += fit.detach()
+            for index, value in enumerate(penalty):
+                penalty_sums[index] += value
             steps += 1
-        means = [*(sums / max(steps, 1)).tolist(), *(float(c) / max(steps, 1) for c in cost_sums)]
+        fit_mean = float(fit_sum) / max(steps, 1)
+        penalty_mean, prox_mean, trans_mean = (float(v) / max(steps, 1) for v in penalty_sums)
+        means = [fit_mean + penalty_mean, fit_mean, prox_mean, trans_mean]
         if not all(np.isfinite(means)):
             raise TrainingDiverged(
                 f"epoch {self.epoch + 1}: training loss is {means[0]} (task loss {means[1]}, "

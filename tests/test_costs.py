@@ -134,18 +134,40 @@ def test_network_costs_match_reference_and_reach_every_parameter(model_type, whe
         assert torch.count_nonzero(layers[k].positions.grad) > 0
 
 
-def test_the_fused_network_node_matches_per_layer_sum_in_float32():
-    config = trial_config_from_dict({"layers": [40, 30], "labels": 5})
-    torch.manual_seed(0)
-    model = build_model(config)
-    layers = model.spatial_layers
-    fused = costs.spatial_costs(layers, config.cost_layers, "l2")
-    per_layer_prox = torch.stack([costs.proximity(l.positions) for l in layers]).mean()
-    per_layer_trans = torch.stack([costs.transport(layers[k].weight, layers[k].positions,
-                                                   layers[k - 1].positions, "l2")
-                                   for k in (1, 2)]).mean()
-    assert_close(fused[0], per_layer_prox)
-    assert_close(fused[1], per_layer_trans)
+@pytest.mark.parametrize("path", ["kernels", "torch"])
+@pytest.mark.parametrize("model_type", ["linear", "convolution"])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 10.0), (0.5, 0.0), (0.0, 3.0), (0.0, 0.0)])
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_penalised_backward_gives_the_gradients_of_loss_plus_penalty(
+        path, model_type, alpha, beta, norm, monkeypatch):
+    """The trainer's step: fit.backward(), then the kernels add the penalty into .grad."""
+    config = trial_config_from_dict({"type": model_type, "layers": [6, 5], "labels": 5,
+                                     "norm": norm})
+    torch.manual_seed(11)
+    model = build_model(config).double()
+    layers, where = model.spatial_layers, list(config.cost_layers)
+    x = torch.rand(4, *config.data.input_shape, dtype=torch.float64)
+    y = torch.randint(0, 5, (4, config.data.num_tasks))
+    if path == "torch":  # the CUDA branch, run on the CPU
+        monkeypatch.setattr(costs, "_fused", lambda *tensors: False)
+    penalty, prox, trans = costs.penalised_backward(task_loss(model(x), y), layers, where,
+                                                    norm, alpha, beta)
+    got = {name: p.grad for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    ref_prox, ref_trans = reference.network_costs(layers, where, norm)
+    (task_loss(model(x), y) + alpha * ref_prox + beta * ref_trans).backward()
+    assert float(prox) == pytest.approx(float(ref_prox.detach()), rel=1e-12)
+    assert float(trans) == pytest.approx(float(ref_trans.detach()), rel=1e-12)
+    ref_penalty = (alpha * ref_prox + beta * ref_trans).detach()
+    assert float(penalty) == pytest.approx(float(ref_penalty), rel=1e-12)
+    for name, p in model.named_parameters():
+        if got[name] is None:  # only a position no cost moves may have no gradient
+            assert name.endswith("positions") and torch.count_nonzero(p.grad) == 0, name
+        else:
+            assert_close(got[name], p.grad, **F64)
+    moved = [name for name, g in got.items() if name.endswith("positions") and g is not None
+             and torch.count_nonzero(g) > 0]
+    assert bool(moved) == (alpha > 0 or beta > 0)
 
 
 def test_zero_coefficients_give_exactly_the_task_loss():
@@ -195,8 +217,8 @@ def test_penalty_node_matches_reference_value_and_gradients(model_type, alpha, b
     ref_prox, ref_trans = reference.network_costs(layers, list(config.cost_layers), "l2")
     reference_penalty = alpha * ref_prox + beta * ref_trans
     assert_close(penalty, reference_penalty, **F64)
-    assert prox == pytest.approx(float(ref_prox), rel=1e-12)
-    assert trans == pytest.approx(float(ref_trans), rel=1e-12)
+    assert prox == pytest.approx(float(ref_prox.detach()), rel=1e-12)
+    assert trans == pytest.approx(float(ref_trans.detach()), rel=1e-12)
     params = [p for layer in layers for p in (layer.weight, layer.positions)]
     got = torch.autograd.grad(penalty * incoming, params, allow_unused=True)
     want = torch.autograd.grad(reference_penalty * incoming, params, allow_unused=True)

@@ -143,6 +143,14 @@ def test_optimizers_by_name_with_arguments_and_positions_lr(name):
     assert trainer.run_epoch()[m.VAL_ACCURACY] > 0
 
 
+def test_positions_share_the_weights_group_when_their_rate_is_the_same():
+    config = trial_config_from_dict({"lr": 0.01, "layers": [8], "epochs": 1})
+    trainer = Trainer(config)
+    (group,) = trainer.optimizer.param_groups
+    assert group["lr"] == 0.01
+    assert {id(p) for p in group["params"]} == {id(p) for p in trainer.model.parameters()}
+
+
 def test_unknown_optimizer_argument_names_what_is_accepted():
     config = trial_config_from_dict({"optimizer": "SGD", "optimizer_args": {"mommentum": 0.9}})
     from spatialsearch.models import build_model
