@@ -3,15 +3,53 @@
 Linear:      flatten -> [SpatialLinear(h_i) -> act]* -> SpatialLinear(T*C) head
 Convolution: [SpatialConv2d(h_i) -> act]* -> global average pool -> SpatialLinear(T*C) head
 The head's output is always viewed as (B, T, C), task-major (the original mixed two layouts).
-The original's convolution model never ran; this one trains, saves and loads.
+The original's convolution model never ran; this one trains, saves and loads. Deliberate
+change: the convolution model starts from init_pooled_network_, because torch's default
+init kept the reference command's Sigmoid network at chance for 50 epochs.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from spatialsearch.config import ModelConfig, TrialConfig
 from spatialsearch.layers import SpatialConv2d, SpatialLayer, SpatialLinear
+
+
+# Init gain of the convolution model per activation where torch's calculate_gain is not used.
+# Sigmoid: 8 (torch says 1). Chosen on digits, reference command with --type convolution,
+# seeds 1-3: best validation accuracy 0.976-0.993 at 8 (0.26 with torch's init; 0.93-0.96 at 6).
+_CONVOLUTION_GAINS = {"Sigmoid": 8.0}
+
+
+def convolution_gain(activation: str) -> float:
+    """Gain of init_pooled_network_: the table above, else torch's gain for the activation
+    (ReLU sqrt(2), Tanh 5/3, SELU 3/4), else 1."""
+    if activation in _CONVOLUTION_GAINS:
+        return _CONVOLUTION_GAINS[activation]
+    try:
+        return nn.init.calculate_gain(activation.lower())
+    except ValueError:
+        return 1.0
+
+
+@torch.no_grad()
+def init_pooled_network_(layers: list[SpatialLayer], gain: float) -> None:
+    """W ~ N(0, (gain / sqrt(fan_in))^2), filters then centred (minus each filter's mean), biases
+    zero; fan_in = n_in (* k * k). Positions keep their N(0, 1) init.
+
+    A centred filter maps a constant input to its bias, so the positive mean of the previous
+    layer's outputs (1/2 after a Sigmoid) does not drown the variation that reaches the global
+    average pool; the pooled features then vary little between images, and the head's larger
+    weights carry that variation to the logits. Both were needed (centring alone: 0.35).
+    """
+    for layer in layers:
+        fan_in = layer.weight[0].numel()
+        layer.weight.normal_(0.0, gain / fan_in**0.5)
+        if layer.weight.dim() == 4:
+            layer.weight -= layer.weight.mean(dim=(1, 2, 3), keepdim=True)
+        layer.bias.zero_()
 
 
 class SpatialNetwork(nn.Module):
@@ -42,6 +80,8 @@ class SpatialNetwork(nn.Module):
         activation = getattr(nn, config.activation)
         self.activations = nn.ModuleList(activation() for _ in config.layers)
         self.head = SpatialLinear(width_in, num_tasks * labels, config.dim)
+        if self.convolutional:
+            init_pooled_network_(self.spatial_layers, convolution_gain(config.activation))
 
     @property
     def spatial_layers(self) -> list[SpatialLayer]:

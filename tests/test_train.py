@@ -10,6 +10,7 @@ from spatialsearch.checkpoint import load_checkpoint, load_model, save_checkpoin
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
 from spatialsearch.errors import CheckpointError, ConfigError
+from spatialsearch.models import build_model
 from spatialsearch.train import Trainer, TrainingDiverged, build_optimizer, evaluate
 
 MODES = [("concatenate", "random"), ("mix", "random"), ("sequential", "random"),
@@ -153,7 +154,6 @@ def test_positions_share_the_weights_group_when_their_rate_is_the_same():
 
 def test_unknown_optimizer_argument_names_what_is_accepted():
     config = trial_config_from_dict({"optimizer": "SGD", "optimizer_args": {"mommentum": 0.9}})
-    from spatialsearch.models import build_model
 
     with pytest.raises(ConfigError, match=r"optimizer_args\.mommentum: SGD does not take it; "
                                           r"it takes .*momentum"):
@@ -193,14 +193,18 @@ def test_sequential_evaluation_scores_each_task_on_its_own_samples():
     assert result.task_accuracy == pytest.approx(expected)
 
 
-@pytest.mark.slow
-def test_convolution_model_trains_well_above_chance_with_costs():
-    """Conv path (SPEC section 3): ReLU [32, 32], alpha = 1, beta = 1, 50 epochs on digits
-    (measured 0.90 validation accuracy; chance is 0.2)."""
-    config = trial_config_from_dict({"type": "convolution", "layers": [32, 32],
-                                     "activation": "ReLU", "proximity": 1, "transport": 1,
-                                     "epochs": 50})
-    trainer = Trainer(config)
-    for _ in range(config.run.epochs):
-        trainer.run_epoch()
-    assert trainer.best_accuracy > 0.8
+def test_convolution_model_starts_from_centred_filters():
+    """models.init_pooled_network_: zero-mean filters, std gain / sqrt(fan_in), zero biases."""
+    config = trial_config_from_dict({"type": "convolution", "layers": [64, 48],
+                                     "activation": "Sigmoid"})
+    torch.manual_seed(0)
+    model = build_model(config)
+    for layer in model.hidden:
+        weight = layer.weight
+        fan_in = weight[0].numel()
+        assert weight.mean(dim=(1, 2, 3)).abs().max() < 1e-6
+        assert float(weight.std()) == pytest.approx(8.0 / fan_in**0.5, rel=0.05)
+        assert torch.count_nonzero(layer.bias) == 0
+    assert float(model.head.weight.std()) == pytest.approx(8.0 / 48**0.5, rel=0.1)
+    linear = build_model(trial_config_from_dict({"layers": [64]}))  # torch's init, untouched
+    assert float(linear.hidden[0].weight.abs().max()) <= 1 / linear.hidden[0].in_features**0.5
