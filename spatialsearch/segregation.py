@@ -62,12 +62,49 @@ class Segregation(NamedTuple):
         return float(np.mean(list(self.per_layer.values()))) if self.per_layer else float("nan")
 
 
-def layer_segregation(positions: np.ndarray, tasks: np.ndarray) -> float | str:
-    """Cross-validated 3-NN balanced accuracy of tasks from positions, or why it can't be."""
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.neighbors import KNeighborsClassifier
+def stratified_folds(tasks: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Test fold (0..folds-1) of every sample: each class spread evenly over the folds, then
+    shuffled within the class by RandomState(seed).
 
+    The same assignment as scikit-learn's StratifiedKFold(folds, shuffle=True,
+    random_state=seed) (tests compare them), without importing sklearn.model_selection
+    (~0.8 s in every fresh Ray worker). Classes are numbered in order of first appearance.
+    """
+    _, first_index, inverse = np.unique(tasks, return_index=True, return_inverse=True)
+    _, order_of_appearance = np.unique(first_index, return_inverse=True)
+    encoded = order_of_appearance[inverse]
+    classes = len(first_index)
+    sorted_codes = np.sort(encoded)
+    allocation = np.array([np.bincount(sorted_codes[i::folds], minlength=classes)
+                           for i in range(folds)])  # (folds, classes)
+    rng = np.random.RandomState(seed)
+    fold_of = np.empty(len(tasks), dtype=np.int64)
+    for code in range(classes):
+        spread = np.arange(folds).repeat(allocation[:, code])
+        rng.shuffle(spread)
+        fold_of[encoded == code] = spread
+    return fold_of
+
+
+def knn_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                neighbours: int) -> np.ndarray:
+    """Majority class of the k nearest training points (Euclidean; a tie of counts goes to
+    the smallest class, as in scikit-learn's KNeighborsClassifier). (n, d), (n,), (m, d)."""
+    squared = ((test_x[:, None, :] - train_x[None, :, :]) ** 2).sum(-1)  # (m, n)
+    nearest = np.argsort(squared, axis=1, kind="stable")[:, :neighbours]
+    classes, codes = np.unique(train_y, return_inverse=True)
+    votes = np.zeros((len(test_x), len(classes)), dtype=np.int64)
+    np.add.at(votes, (np.arange(len(test_x))[:, None], codes[nearest]), 1)
+    return classes[votes.argmax(1)]
+
+
+def layer_segregation(positions: np.ndarray, tasks: np.ndarray) -> float | str:
+    """Cross-validated 3-NN balanced accuracy of tasks from positions, or why it can't be.
+
+    Balanced accuracy = mean over tasks of the fraction of that task's neurons predicted
+    right. Numpy only: the result equals scikit-learn's cross_val_predict with
+    KNeighborsClassifier and StratifiedKFold(shuffle, seed 0) (tested), ~40x faster.
+    """
     groups, counts = np.unique(tasks, return_counts=True)
     if len(groups) < 2:
         return f"all {len(tasks)} neurons belong to one task"
@@ -75,9 +112,14 @@ def layer_segregation(positions: np.ndarray, tasks: np.ndarray) -> float | str:
     if folds < 2:
         return f"smallest task group has {counts.min()} neuron(s); cross-validation needs 2"
     neighbours = min(NEIGHBOURS, len(tasks) - -(-len(tasks) // folds))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    predicted = cross_val_predict(KNeighborsClassifier(neighbours), positions, tasks, cv=splitter)
-    return float(balanced_accuracy_score(tasks, predicted))
+    fold_of = stratified_folds(tasks, folds)
+    predicted = np.empty_like(tasks)
+    for fold in range(folds):
+        test = fold_of == fold
+        predicted[test] = knn_predict(positions[~test], tasks[~test], positions[test],
+                                      neighbours)
+    recalls = [float(np.mean(predicted[tasks == g] == g)) for g in groups]
+    return float(np.mean(recalls))
 
 
 def segregation(layers: list[SpatialLayer], num_tasks: int, labels: int) -> Segregation:

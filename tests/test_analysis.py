@@ -227,6 +227,40 @@ def test_the_papers_effect_on_digits(tmp_path):
     assert gap["costs"] >= 0.3 and gap["costs"] >= gap["none"] + 0.2, gap
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_segregation_equals_scikit_learns_cross_validated_knn(seed):
+    """segregation.layer_segregation (numpy) vs sklearn's pipeline it replaces, on random
+    layers of 4-160 neurons and 2-4 tasks, part separated in space: the same folds and the
+    same score."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from spatialsearch.segregation import layer_segregation, stratified_folds
+
+    rng = np.random.default_rng(seed)
+    compared = 0
+    for _ in range(50):
+        n, num_tasks = int(rng.integers(4, 160)), int(rng.integers(2, 5))
+        tasks = rng.integers(0, num_tasks, n)
+        positions = rng.normal(size=(n, 2)) + tasks[:, None] * rng.uniform(0, 2)
+        ours = layer_segregation(positions, tasks)
+        if isinstance(ours, str):
+            continue
+        folds = min(5, int(np.unique(tasks, return_counts=True)[1].min()))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+        expected_folds = np.empty(n, dtype=np.int64)
+        for fold, (_, test) in enumerate(splitter.split(positions, tasks)):
+            expected_folds[test] = fold
+        assert np.array_equal(stratified_folds(tasks, folds), expected_folds)
+        neighbours = min(3, n - -(-n // folds))
+        predicted = cross_val_predict(KNeighborsClassifier(neighbours), positions, tasks,
+                                      cv=splitter)
+        assert ours == pytest.approx(balanced_accuracy_score(tasks, predicted), abs=1e-12)
+        compared += 1
+    assert compared >= 30
+
+
 def test_pareto_front_keeps_exactly_the_undominated_points():
     from analysis.report import pareto_front
 

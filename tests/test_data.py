@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,6 +79,17 @@ def test_digits_is_two_tasks_of_real_digits():
     # train, validation and test are disjoint
     flat = [t.images().flatten(1) for split in data for t in split]
     assert torch.unique(torch.cat(flat), dim=0).shape[0] >= 1797 - 50  # digits has few dupes
+
+
+def test_digits_are_exactly_scikit_learns_load_digits():
+    """sources._digits reads sklearn's CSV itself (no sklearn.datasets import)."""
+    from sklearn.datasets import load_digits
+
+    from spatialsearch.data.sources import _digits
+
+    ours, theirs = _digits(), load_digits()
+    assert np.array_equal(ours.pixels.squeeze(1).numpy(), theirs.images.astype(np.uint8))
+    assert np.array_equal(ours.classes.numpy(), theirs.target)
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
