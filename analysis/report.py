@@ -1,10 +1,10 @@
 """The search report: one self-contained HTML page (PNGs inlined) about a finished search.
 
 Sections: parallel coordinates of the searched parameters vs the metric; parameter importances
-(Optuna's default evaluator, fANOVA, on the search's study in optuna.db, over completed trials);
-accuracy vs segregation of every trial with its Pareto front (the trade-off of the paper:
-segregation is computed here from each trial's best checkpoint, because trials that the
-scheduler stops early never report it); learning curves of the top trials; the position plots
+(Optuna's fANOVA evaluator, named: optuna 5's default is PED-ANOVA, on the search's study in
+optuna.db, over completed trials); accuracy vs segregation of every trial with its Pareto
+front (the trade-off of the paper: segregation is computed here from each trial's best
+checkpoint, because trials that the scheduler stops early never report it); learning curves of the top trials; the position plots
 of the analysed best trials. Written as <search folder>/report/report.html + its PNGs.
 """
 
@@ -32,6 +32,14 @@ class TrialRecord(NamedTuple):
     values: tuple[float, ...]  # the metric per epoch
     best: float  # best value of the metric
     checkpoint: str  # its best.pt ("" if none)
+
+
+def warm_up() -> None:
+    """Import what build_report needs (matplotlib, optuna's fANOVA and thus scikit-learn:
+    ~2 s); run_search calls it in a background thread while the trials run."""
+    import optuna.importance  # noqa: F401
+
+    _pyplot()
 
 
 def _pyplot() -> Any:
@@ -108,7 +116,10 @@ def _importances(study_path: Path, study_name: str, path: Path) -> tuple[Path | 
 
     try:
         study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{study_path}")
-        importances = optuna.importance.get_param_importances(study)
+        # fANOVA by name: optuna 5's default (PED-ANOVA) gives equal importances below ~20
+        # trials, the size of a quick search
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError, KeyError) as error:
         return None, f"importances not available: {error}"
     plt = _pyplot()

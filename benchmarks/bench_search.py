@@ -1,7 +1,8 @@
 """(d) search efficiency: ours vs Ray Tune's stock set-up on the same space, same Ray.
 
 Usage:
-    python benchmarks/bench_search.py [--space search_spaces/quickstart.yaml] [--samples 16]
+    python benchmarks/bench_search.py [--space search_spaces/quickstart.yaml]
+        [--samples 16 64] [--setups stock ours]
 efficiency = (sum over trials of their own seconds / concurrent slots) / wall seconds of the
 search, a trial's own seconds being Ray's time_total_s: the time its trainable ran (data,
 training, evaluation, checkpoints). What is left is what the search machinery costs: starting
@@ -89,24 +90,32 @@ def ours(config) -> tuple[float, tuple[float, float], int]:
 def main() -> list[list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="search_spaces/quickstart.yaml")
-    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--samples", type=int, nargs="+", default=[16, 64],
+                        help="num_samples of each measured search (each >= 16)")
+    parser.add_argument("--setups", nargs="+", choices=["stock", "ours"],
+                        default=["stock", "ours"])
     args = parser.parse_args()
     import ray
 
     raw = load_config_file(args.space)
     rows = []
+    measured = []
     with tempfile.TemporaryDirectory() as folder:
         base = search_config_from_dict(raw)
-        config = dataclasses.replace(base, num_samples=args.samples, analyze=0,
-                                     output=str(Path(folder) / "ours"))
-        slots = config.max_concurrent_trials
+        slots = base.max_concurrent_trials
         ray.init(address="local", num_cpus=slots, include_dashboard=False,
                  configure_logging=False, log_to_driver=False)
         try:
-            measured = {"stock": stock(config, Path(folder) / "stock"), "ours": ours(config)}
+            for samples in args.samples:
+                for name in args.setups:
+                    config = dataclasses.replace(
+                        base, num_samples=samples, analyze=0,
+                        output=str(Path(folder) / f"{name}{samples}"))
+                    run = stock(config, Path(config.output)) if name == "stock" else ours(config)
+                    measured.append((name, run))
         finally:
             ray.shutdown()
-    for name, (wall, (own_s, train_s), trials) in measured.items():
+    for name, (wall, (own_s, train_s), trials) in measured:
         efficiency = own_s / slots / wall
         record("search", setup=name, trials=trials, slots=slots, wall_s=round(wall, 1),
                trial_s=round(own_s, 1), train_s=round(train_s, 1),

@@ -6,6 +6,10 @@ tags = search name, trial id, hash of the YAML. Better than Ray's MLflowLoggerCa
 three counts that hurt us: metrics go in one log_batch per report instead of one call per
 metric (~20 ms each on SQLite); runs nest under the search; and after a restore a trial finds
 its existing run by tag instead of opening a duplicate stuck in RUNNING.
+
+Nothing here blocks Tune's event loop: the store is opened (for a new SQLite store, ~1.5 s of
+table creation), runs are created and everything is written by one background thread, which
+starts while Ray and Tune start.
 """
 
 from __future__ import annotations
@@ -75,35 +79,63 @@ def parent_run(client: MlflowClient, experiment_id: str, name: str, yaml_hash: s
     return run.info.run_id
 
 
+class Store(NamedTuple):
+    """Where a search logs: tracking URI, experiment, artifact folder of a new experiment."""
+
+    uri: str
+    experiment: str
+    artifacts: Path | None = None
+
+
+class TrialInfo(NamedTuple):
+    """What the writer needs of a Tune trial, copied in the callback (Tune's object mutates)."""
+
+    trial_id: str
+    name: str
+    config: dict[str, Any]
+    checkpoint: str | None = None  # its best.pt, at the end of the trial
+
+    @classmethod
+    def of(cls, trial: Any, finished: bool = False) -> "TrialInfo":
+        best = None
+        if finished and trial.checkpoint is not None:
+            path = Path(trial.checkpoint.path, "best.pt")
+            best = str(path) if path.is_file() else None
+        return cls(trial.trial_id, str(trial), dict(trial.config), best)
+
+
 class _Writer:
     """One background thread in the driver that performs every MLflow write in order.
 
-    Callbacks only enqueue, so Tune's event loop never waits for the store; the thread wakes
-    every `interval` seconds, merges the queued metrics of each run into log_batch calls and
-    runs the other writes (end of run, artifacts) in their original order.
+    Its first job opens the store (MlflowTrialLogger._open). Callbacks only enqueue; the thread
+    wakes every `interval` seconds, creates the runs it needs, merges the queued metrics of
+    each run into log_batch calls and runs the other writes in their original order.
     """
 
     def __init__(self, logger: "MlflowTrialLogger", interval: float = 0.5) -> None:
         self.logger, self.interval = logger, interval
         self.items: queue.Queue = queue.Queue()
+        self.closing = threading.Event()  # ends the batching wait at once
         self.thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
         self.thread.start()
 
-    def metrics(self, run_id: str, metrics: list[Metric], what: str) -> None:
-        self.items.put(("metrics", run_id, metrics, what))
+    def metrics(self, trial: TrialInfo, step: int, metrics: list[Metric]) -> None:
+        self.items.put(("metrics", trial, step, metrics))
 
-    def call(self, what: str, function: Any, *args: Any) -> None:
-        self.items.put(("call", what, function, args))
+    def call(self, function: Any, *args: Any) -> None:
+        self.items.put(("call", function, args))
 
     def close(self) -> None:
         """Write everything queued, then stop the thread."""
         self.items.put(None)
+        self.closing.set()
         self.thread.join()
 
     def _loop(self) -> None:
+        self.logger._open()
         while True:
             batch = [self.items.get()]
-            time.sleep(self.interval)
+            self.closing.wait(self.interval)
             while not self.items.empty():
                 batch.append(self.items.get_nowait())
             pending: dict[str, list[Metric]] = {}
@@ -112,19 +144,32 @@ class _Writer:
                 if item is None:
                     stop = True
                 elif item[0] == "metrics":
-                    pending.setdefault(item[1], []).extend(item[2])
+                    self._collect(pending, *item[1:])
                 else:
                     self._flush(pending)
-                    self.logger._safely(item[1], item[2], *item[3])
+                    item[1](*item[2])
             self._flush(pending)
             if stop:
                 return
 
+    def _collect(self, pending: dict[str, list[Metric]], trial: TrialInfo, step: int,
+                 metrics: list[Metric]) -> None:
+        """Queue one epoch of a trial, unless its run already holds it (resumed trials
+        re-report the epochs after their checkpoint, with identical values)."""
+        run_id = self.logger.run_id(trial)
+        if run_id is None:
+            self.logger.unlogged.append(f"log epoch {step} of trial {trial.trial_id}")
+            return
+        if step <= self.logger.logged_steps.get(run_id, 0):
+            return
+        self.logger.logged_steps[run_id] = step
+        pending.setdefault(run_id, []).extend(metrics)
+
     def _flush(self, pending: dict[str, list[Metric]]) -> None:
         for run_id, metrics in pending.items():
             for start in range(0, len(metrics), MAX_BATCH):
-                self.logger._safely(f"log metrics of run {run_id}", self.logger.client.log_batch,
-                                    run_id, metrics=metrics[start:start + MAX_BATCH])
+                self.logger.write(f"log metrics of run {run_id}", "log_batch", run_id,
+                                  metrics=metrics[start:start + MAX_BATCH])
         pending.clear()
 
 
@@ -186,40 +231,55 @@ def _numeric(result: dict[str, Any]) -> dict[str, float]:
 
 
 class MlflowTrialLogger(tune.Callback):
-    """Child run per trial under `parent_id`; see the module docstring.
+    """Child run per trial under the search's parent run; see the module docstring.
 
     Args:
-        client, experiment_id: from connect().
-        parent_id: the search's parent run.
-        search_name, yaml_hash: tags of every child.
+        store: where to log; opened by the writer thread.
+        search_name, yaml_hash: tags of every run.
+        folder: the search folder, which records the parent run's id (reused on --resume).
+    After close(): client, parent_id (None if the store could not be opened), runs,
+    unlogged (what could not be written, for the summary).
     """
 
-    def __init__(self, client: MlflowClient, experiment_id: str, parent_id: str,
-                 search_name: str, yaml_hash: str) -> None:
-        self.client, self.experiment_id, self.parent_id = client, experiment_id, parent_id
+    def __init__(self, store: Store, search_name: str, yaml_hash: str, folder: Path) -> None:
+        self.store, self.folder = store, folder
         self.search_name, self.yaml_hash = search_name, yaml_hash
-        self.runs: dict[str, str] = self._existing_children()
-        # last epoch each run holds: a resumed trial re-reports epochs after its checkpoint
-        # (identical values: training is deterministic from a checkpoint), logged once
-        self.logged_steps: dict[str, int] = {
-            run_id: self._last_step(run_id) for run_id in self.runs.values()}
+        self.client: MlflowClient | None = None
+        self.experiment_id = self.parent_id = None
+        self.runs: dict[str, str] = {}  # trial id -> run id
+        self.logged_steps: dict[str, int] = {}  # run id -> last epoch it holds
         self.unlogged: list[str] = []  # what could not be logged (store down), for the summary
         self.down_until = 0.0  # monotonic time until which the store counts as down
-        self.writer = _Writer(self)
+        self.writer: _Writer | None = _Writer(self)
+
+    def _open(self) -> None:
+        """Connect, find or create the parent run and the children it already has."""
+        try:
+            self.client, self.experiment_id = connect(*self.store)
+            self.parent_id = parent_run(self.client, self.experiment_id, self.search_name,
+                                        self.yaml_hash, self.folder)
+            self.runs = self._existing_children()
+            self.logged_steps = {run_id: self._last_step(run_id) for run_id in self.runs.values()}
+        except (ConfigError, MlflowException, OSError, ConnectionError) as error:
+            _logger.warning("MLflow: could not open %s: %s", self.store.uri,
+                            str(error).splitlines()[0][:200])
+            self.client = None
+            self.unlogged.append(f"open the MLflow store {self.store.uri}")
 
     def close(self) -> None:
-        """Write everything still queued (call once the search has ended)."""
-        self.writer.close()
+        """Write everything still queued (call once the search has ended); later writes
+        (write()) run at once."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles callbacks into its experiment state: leave the thread out."""
-        state = self.__dict__.copy()
-        state.pop("writer", None)
-        return state
+        """Tune pickles callbacks into its experiment state: leave the thread and client out."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("writer", "client")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.writer = _Writer(self)
+        """An unpickled copy stays idle: run_search hands a restored Tuner live callbacks."""
+        self.__dict__.update(state, writer=None, client=None)
 
     def _existing_children(self) -> dict[str, str]:
         runs = self.client.search_runs(
@@ -238,77 +298,81 @@ class MlflowTrialLogger(tune.Callback):
         retired = []
         for trial_id, run_id in list(self.runs.items()):
             if trial_id not in known:
-                self._safely(f"retire the run of lost trial {trial_id}", self.client.delete_run,
-                             run_id)
+                self.write(f"retire the run of lost trial {trial_id}", "delete_run", run_id)
                 retired.append(trial_id)
                 del self.runs[trial_id]
         return retired
 
-    def _safely(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one MLflow call; on failure remember it (the search must go on).
+    def write(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """client.<method>(*args, **kwargs) in this thread; on failure remember it (the search
+        must go on).
 
         A circuit breaker: after a failure the store counts as down for DOWN_SECONDS and calls
         are skipped (and remembered) at once, instead of each waiting out HTTP retries."""
-        if time.monotonic() < self.down_until:
+        if self.client is None or time.monotonic() < self.down_until:
             self.unlogged.append(what)
             return None
         try:
-            return call(*args, **kwargs)
+            return getattr(self.client, method)(*args, **kwargs)
         except (MlflowException, OSError, ConnectionError) as error:
             _logger.warning("MLflow: could not %s: %s", what, str(error).splitlines()[0][:200])
             self.unlogged.append(what)
             self.down_until = time.monotonic() + DOWN_SECONDS
             return None
 
-    def run_id(self, trial: Any) -> str | None:
+    def run_id(self, trial: TrialInfo) -> str | None:
+        """The trial's run, created (with its params) on first use. Writer thread only."""
         if trial.trial_id in self.runs:
             return self.runs[trial.trial_id]
-        run = self._safely(f"create the run of trial {trial.trial_id}", self.client.create_run,
-                           self.experiment_id, run_name=str(trial), tags={
-                               PARENT_TAG: self.parent_id, TRIAL_TAG: trial.trial_id,
-                               SEARCH_TAG: self.search_name, HASH_TAG: self.yaml_hash,
-                               KIND_TAG: "trial"})
+        run = self.write(f"create the run of trial {trial.trial_id}", "create_run",
+                         self.experiment_id, run_name=trial.name, tags={
+                             PARENT_TAG: self.parent_id, TRIAL_TAG: trial.trial_id,
+                             SEARCH_TAG: self.search_name, HASH_TAG: self.yaml_hash,
+                             KIND_TAG: "trial"})
         if run is None:
             return None
         self.runs[trial.trial_id] = run.info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in sorted(trial.config.items())
                   if not k.startswith("__")]
-        self._safely(f"log params of trial {trial.trial_id}", self.client.log_batch,
-                     run.info.run_id, params=params)
+        self.write(f"log params of trial {trial.trial_id}", "log_batch", run.info.run_id,
+                   params=params)
         return run.info.run_id
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def _started(self, trial: TrialInfo) -> None:
         run_id = self.run_id(trial)
         if run_id is not None:
-            self.writer.call("mark a run running", self.client.update_run, run_id, "RUNNING")
+            self.write("mark a run running", "update_run", run_id, "RUNNING")
+
+    def _finished(self, trial: TrialInfo, status: str, reason: str) -> None:
+        run_id = self.run_id(trial)
+        if run_id is None:
+            self.unlogged.append(f"end the run of trial {trial.trial_id}")
+            return
+        if trial.checkpoint:
+            self.write(f"log the checkpoint of trial {trial.trial_id}", "log_artifact", run_id,
+                       trial.checkpoint, "checkpoint")
+        if reason:
+            self.write("tag a failure", "set_tag", run_id, "spatialsearch.failure",
+                       reason[:5000])
+        self.write("end a run", "set_terminated", run_id, status)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.writer is not None:
+            self.writer.call(self._started, TrialInfo.of(trial))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        run_id = self.run_id(trial)
-        if run_id is None:
+        if self.writer is None:
             return
         step = int(result.get("epoch", result.get("training_iteration", 0)))
-        if step <= self.logged_steps.get(run_id, 0):
-            return
-        self.logged_steps[run_id] = step
         stamp = int(time.time() * 1000)
         values = {k: v for k, v in _numeric(result).items() if k not in RAY_KEYS}
         metrics = [Metric(k, v, stamp, step) for k, v in sorted(values.items())]
-        self.writer.metrics(run_id, metrics, f"log epoch {step} of trial {trial.trial_id}")
+        self.writer.metrics(TrialInfo.of(trial), step, metrics)
 
     def _finish(self, trial: Any, status: str, reason: str = "") -> None:
-        run_id = self.run_id(trial)
-        if run_id is None:
-            return
-        checkpoint = trial.checkpoint
-        if checkpoint is not None and Path(checkpoint.path, "best.pt").is_file():
-            self.writer.call(f"log the checkpoint of trial {trial.trial_id}",
-                             self.client.log_artifact, run_id,
-                             str(Path(checkpoint.path, "best.pt")), "checkpoint")
-        if reason:
-            self.writer.call("tag a failure", self.client.set_tag, run_id,
-                             "spatialsearch.failure", reason[:5000])
-        self.writer.call("end a run", self.client.set_terminated, run_id, status)
+        if self.writer is not None:
+            self.writer.call(self._finished, TrialInfo.of(trial, finished=True), status, reason)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FINISHED")

@@ -52,8 +52,8 @@ def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
     return rows
 
 
-def write_results(config: SearchConfig, rows: list[TrialRow], uri: str, parent_id: str,
-                   logger: MlflowTrialLogger) -> dict[str, Any]:
+def write_results(config: SearchConfig, rows: list[TrialRow],
+                  logger: MlflowTrialLogger) -> dict[str, Any]:
     folder = config.folder
     finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
     reverse = config.mode == "max"
@@ -79,8 +79,8 @@ def write_results(config: SearchConfig, rows: list[TrialRow], uri: str, parent_i
             "trial_id": ranked[0].trial_id, "params": ranked[0].params,
             config.metric: ranked[0].best_metric, "checkpoint": best_path},
         "table": [{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
-        "mlflow": {"tracking_uri": uri, "experiment": config.experiment,
-                   "parent_run_id": parent_id, "not_logged": logger.unlogged},
+        "mlflow": {"tracking_uri": logger.store.uri, "experiment": config.experiment,
+                   "parent_run_id": logger.parent_id, "not_logged": logger.unlogged},
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
@@ -116,14 +116,14 @@ def analyze_best(config: SearchConfig, summary: dict[str, Any], logger: MlflowTr
             continue
         run_id = logger.runs.get(row["trial_id"])
         if run_id is not None:
-            logger._safely(f"log the analysis of trial {row['trial_id']}",
-                           logger.client.log_artifacts, run_id, str(out), "analysis")
+            logger.write(f"log the analysis of trial {row['trial_id']}", "log_artifacts",
+                         run_id, str(out), "analysis")
         done.append(str(out))
     return done
 
 
 def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
-            logger: MlflowTrialLogger, parent_id: str) -> str:
+                  logger: MlflowTrialLogger) -> str:
     """analysis.report for the whole search; also logged to the parent run (report/)."""
     from analysis.report import TrialRecord, build_report
 
@@ -142,8 +142,8 @@ def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str,
     except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
         _logger.warning("search report failed: %s", error)
         return ""
-    logger._safely("log the search report", logger.client.log_artifacts, parent_id,
-                   str(path.parent), "report")
+    logger.write("log the search report", "log_artifacts", logger.parent_id,
+                 str(path.parent), "report")
     return str(path)
 
 

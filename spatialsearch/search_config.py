@@ -85,6 +85,8 @@ class SearchConfig:
     search: SearchAlgorithmConfig = field(default_factory=SearchAlgorithmConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_failures: int = 1               # retries of a raising trial from its last checkpoint
+    checkpoint_every: int = 10          # epochs between a trial's checkpoints; it also saves one
+                                        # at its last epoch and wherever ASHA may stop it
     output: str = "runs"                # parent folder of <output>/<name>/
     tracking_uri: str = ""              # MLflow store; "" = sqlite:///<search folder>/mlflow.db
     experiment: str = "spatialsearch"   # MLflow experiment
@@ -129,8 +131,8 @@ class SearchConfig:
 
 _TOP_KEYS = {
     "name", "metric", "mode", "num_samples", "max_concurrent_trials", "scheduler", "search",
-    "resources", "max_failures", "output", "tracking_uri", "experiment", "analyze", "fixed",
-    "space",
+    "resources", "max_failures", "checkpoint_every", "output", "tracking_uri", "experiment",
+    "analyze", "fixed", "space",
 }
 #: metrics a search may optimise (per-task and per-layer names are accepted too).
 METRICS = ("val_accuracy", "val_loss", "train_loss", "segregation", "proximity", "transport")
@@ -299,6 +301,8 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
             gpu=_number(resources.get("gpu", d_res.gpu), "resources.gpu", 0.0),
         ),
         max_failures=_int(raw.get("max_failures", defaults.max_failures), "max_failures", 0),
+        checkpoint_every=_int(raw.get("checkpoint_every", defaults.checkpoint_every),
+                              "checkpoint_every", 1),
         output=_text(raw.get("output", defaults.output), "output"),
         tracking_uri=_text(raw.get("tracking_uri", defaults.tracking_uri), "tracking_uri",
                            empty=True),

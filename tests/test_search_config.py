@@ -63,6 +63,7 @@ BAD = [
     (_with(resources__cpu=0), r"resources\.cpu: must be a number >= 0\.01, got 0"),
     (_with(name="../evil"), r"name: letters, digits, '-', '_' and '\.' only, got '\.\./evil'"),
     (_with(max_failures=-1), r"max_failures: must be an integer >= 0"),
+    (_with(checkpoint_every=0), r"checkpoint_every: must be an integer >= 1, got 0"),
     (_with(space=None), r"space: optuna needs at least one searched key"),
     (_with(scheduler="asha"), r"scheduler: must be a mapping, got 'asha'"),
 ]

@@ -90,6 +90,13 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
     assert load_checkpoint(best).metrics["val_accuracy"] == pytest.approx(
         summary["best"]["val_accuracy"])
     assert (tmp_path / "it" / "results.csv").read_text().count("\n") == 7
+    # checkpoints at ASHA's rungs (1, 2, 4 here) and each trial's last epoch, not every epoch
+    for folder in (tmp_path / "it" / "ray" / "it").glob("train_trial_*"):
+        lines = (folder / "result.json").read_text().splitlines()
+        reported = [json.loads(line) for line in lines]
+        saved = {r["training_iteration"] for r in reported if r.get("checkpoint_dir_name")}
+        last = reported[-1]["training_iteration"]
+        assert saved == {epoch for epoch in (1, 2, 4) if epoch <= last} | {last}
     client = MlflowClient(tracking_uri(config))
     _check_store(client, "spatialsearch", 6, 4)
     # analyze: 1 (default): the best trial's analysis folder, also as artifacts of its run
@@ -174,11 +181,13 @@ def test_unreachable_server_fails_before_any_trial(tmp_path):
 
 
 def _driver(space: Path, *extra: str, quiet: bool = True) -> subprocess.Popen:
-    """run_search.py as its own process group (so a test can SIGKILL driver and all)."""
+    """run_search.py as its own process group (so a test can SIGKILL driver and all), in a
+    fresh user's environment: without the RAY_AUTH_MODE an in-process ray.init leaves set."""
     flags = ["--quiet"] if quiet else []
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
     return subprocess.Popen([sys.executable, str(ROOT / "run_search.py"), str(space), *flags,
                              *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=env)
 
 
 def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
@@ -261,10 +270,10 @@ def test_diverging_trial_fails_with_its_reason_and_the_search_goes_on(ray_sessio
 
 def test_a_dying_worker_is_retried_from_its_checkpoint(tmp_path):
     doc = _space(tmp_path, num_samples=2, max_failures=1, scheduler={"type": "fifo"},
-                 fixed={"layers": [8], "epochs": 4})
+                 fixed={"layers": [8], "epochs": 4}, checkpoint_every=1)
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
-    env = {**os.environ, "SPATIALSEARCH_CRASH_AT_EPOCH": "2"}
+    env = {**os.environ, "SPATIALSEARCH_CRASH_AT_EPOCH": "2"}  # after epoch 1's checkpoint
     driver = subprocess.run([sys.executable, str(ROOT / "run_search.py"), str(space), "--quiet"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert driver.returncode == 0, driver.stdout + driver.stderr
@@ -400,7 +409,7 @@ def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
     if mounted.returncode != 0:
         pytest.skip("needs root to mount a small tmpfs")
     try:
-        doc = _space(small, num_samples=4, max_failures=0, analyze=0,
+        doc = _space(small, num_samples=4, max_failures=0, analyze=0, checkpoint_every=1,
                      scheduler={"type": "fifo"}, search={"algorithm": "random", "seed": 1},
                      fixed={"layers": [64], "epochs": 10})
         space = tmp_path / "space.yaml"
