@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
@@ -90,53 +91,72 @@ class _TorchProximity(torch.autograd.Function):
         return (grad_a + grad_b,)
 
 
-def _transport_cpu(weight: Tensor, pos_out: Tensor, pos_in: Tensor, l2: bool,
-                   coef: float = 1.0, mode: int = 1
-                   ) -> tuple[float, Tensor | None, Tensor | None, Tensor | None]:
-    """T and coef * (dT/dW, dT/dP_out, dT/dP_in) from one kernel pass.
-
-    mode (spatialsearch.kernels): VALUE_ONLY returns (T, None, None, None); WRITE returns a
-    fresh dW; ADD adds coef * dT/dW into weight.grad in place and returns None for it.
-    """
-    from spatialsearch.kernels import ADD, VALUE_ONLY, transport_fused, worker_chunks
-
-    n_out, n_in = weight.shape[:2]
-    weight3 = weight.detach().reshape(n_out, n_in, -1).contiguous()
-    out_t = pos_out.detach().t().contiguous()  # (d, n_out)
-    in_t = pos_in.detach().t().contiguous()  # (d, n_in)
-    if mode == VALUE_ONLY:  # untouched placeholders of the same array types
-        grad_weight, grad_out = weight3.new_empty((0, 0, 0)), out_t.new_empty((0, 0))
-        grad_in_parts = out_t.new_empty((worker_chunks(), 0, 0))
-    else:
-        grad_weight = (weight.grad.view(weight3.shape) if mode == ADD
-                       else torch.empty_like(weight3))
-        grad_out = torch.empty_like(out_t)
-        grad_in_parts = out_t.new_empty((worker_chunks(), *in_t.shape))
-    dtype = out_t.numpy().dtype.type
-    value = transport_fused(
-        weight3.numpy(), out_t.numpy(), in_t.numpy(), l2, dtype(EPS), dtype(coef), mode,
-        grad_weight.numpy(), grad_out.numpy(), grad_in_parts.numpy(),
-    )
-    if mode == VALUE_ONLY:
-        return value, None, None, None
-    returned = None if mode == ADD else grad_weight.view(weight.shape)
-    return value, returned, grad_out.t(), grad_in_parts.sum(0).t()
+def _kernel_layout(positions: Tensor) -> np.ndarray:
+    """(n, d) positions -> (d, n) contiguous array, the kernels' layout (a copy)."""
+    return np.ascontiguousarray(positions.detach().numpy().T)
 
 
-def _proximity_cpu(positions: Tensor, coef: float = 1.0,
-                   with_grad: bool = True) -> tuple[float, Tensor | None]:
-    """P and coef * dP/dpositions (None without with_grad) from one kernel pass."""
+def _proximity_into(pos: np.ndarray, coef: float, grad: np.ndarray | None) -> float:
+    """P of one layer; coef * dP added into grad (d, n) unless it is None. pos (d, n)."""
     from spatialsearch.kernels import proximity_fused
 
-    if positions.shape[0] < 2:
-        return 0.0, torch.zeros_like(positions) if with_grad else None
-    pos_t = positions.detach().t().contiguous()  # (d, n)
-    grad = torch.empty_like(pos_t) if with_grad else pos_t.new_empty((0, 0))
-    array = pos_t.numpy()
-    dtype = array.dtype.type
-    value = proximity_fused(array, dtype(EPS), dtype(coef), with_grad, grad.numpy(),
-                            positions.dtype == torch.float32)
-    return value, grad.t() if with_grad else None
+    if pos.shape[1] < 2:
+        return 0.0
+    dtype = pos.dtype.type
+    target = grad if grad is not None else np.empty((0, 0), pos.dtype)
+    return proximity_fused(pos, dtype(EPS), dtype(coef), grad is not None, target,
+                           pos.dtype == np.float32)
+
+
+def _transport_into(weight: Tensor, out: np.ndarray, inp: np.ndarray, l2: bool, coef: float,
+                    mode: int, grad_out: np.ndarray | None, grad_in: np.ndarray | None
+                    ) -> tuple[float, Tensor | None]:
+    """T of one layer from one kernel pass; out (d, n_out), inp (d, n_in) positions.
+
+    mode (spatialsearch.kernels): VALUE_ONLY computes T only; WRITE returns a fresh
+    coef * dT/dW; ADD adds it into weight.grad in place. Unless VALUE_ONLY, coef * dT/dP is
+    added into grad_out (d, n_out) and grad_in (d, n_in).
+    """
+    from spatialsearch.kernels import ADD, VALUE_ONLY, WRITE, transport_fused, worker_chunks
+
+    n_out, n_in = weight.shape[:2]
+    weight3 = weight.detach().reshape(n_out, n_in, -1)
+    dtype = out.dtype.type
+    fresh = None
+    if mode == VALUE_ONLY:  # untouched placeholders of the same array types
+        grad_weight, parts = np.empty((0, 0, 0), out.dtype), np.empty((worker_chunks(), 0, 0),
+                                                                       out.dtype)
+        grad_out = np.empty((0, 0), out.dtype)
+    else:
+        if mode == WRITE:
+            fresh = torch.empty_like(weight3)
+            grad_weight = fresh.numpy()
+        else:
+            grad_weight = weight.grad.view(weight3.shape).numpy()
+        parts = np.empty((worker_chunks(), *inp.shape), out.dtype)
+    value = transport_fused(weight3.contiguous().numpy(), out, inp, l2, dtype(EPS), dtype(coef),
+                            mode, grad_weight, grad_out, parts)
+    if mode != VALUE_ONLY:
+        grad_in += parts.sum(0)
+    return value, None if fresh is None or mode == ADD else fresh.view(weight.shape)
+
+
+def _transport_cpu(weight: Tensor, pos_out: Tensor, pos_in: Tensor, l2: bool
+                   ) -> tuple[float, Tensor, Tensor, Tensor]:
+    """T and (dT/dW, dT/dP_out, dT/dP_in) of one layer."""
+    from spatialsearch.kernels import WRITE
+
+    out, inp = _kernel_layout(pos_out), _kernel_layout(pos_in)
+    grad_out, grad_in = np.zeros_like(out), np.zeros_like(inp)
+    value, grad_weight = _transport_into(weight, out, inp, l2, 1.0, WRITE, grad_out, grad_in)
+    return value, grad_weight, torch.from_numpy(grad_out.T), torch.from_numpy(grad_in.T)
+
+
+def _proximity_cpu(positions: Tensor) -> tuple[float, Tensor]:
+    """P and dP/dpositions of one layer."""
+    pos = _kernel_layout(positions)
+    grad = np.zeros_like(pos)
+    return _proximity_into(pos, 1.0, grad), torch.from_numpy(grad.T)
 
 
 def _network_costs(weights: Sequence[Tensor], positions: Sequence[Tensor], where: Sequence[int],
@@ -146,34 +166,39 @@ def _network_costs(weights: Sequence[Tensor], positions: Sequence[Tensor], where
 
     Returns the two unscaled costs, then per layer the weight gradients (None where there is
     none, and always under mode ADD, which added them to each weight's .grad) and the
-    position gradients (None where there is none). A term scaled by 0 gets no gradient pass.
+    position gradients, (n, d) views (None where there is none). Each layer's positions are
+    laid out for the kernels once and its position gradients summed in one array, in numpy:
+    at [256, 256] torch's per-op overhead on these small arrays was as large as the kernels.
+    A term scaled by 0 gets no gradient pass.
     """
     from spatialsearch.kernels import VALUE_ONLY
 
     transported = [k for k in where if k >= 1]
-    weight_grads: list[Tensor | None] = [None] * len(weights)
-    position_grads: list[Tensor | None] = [None] * len(positions)
-
-    def add(k: int, grad: Tensor | None) -> None:
-        if grad is not None:
-            position_grads[k] = grad if position_grads[k] is None else position_grads[k] + grad
-
+    used = sorted(set(where) | {k - 1 for k in transported})
+    layout = {k: _kernel_layout(positions[k]) for k in used}
+    with_grads = mode != VALUE_ONLY
+    sums = {k: np.zeros_like(layout[k]) for k in used} if with_grads else {}
+    moved: set[int] = set()
     prox_coef = alpha / max(len(where), 1)
     prox_total = 0.0
     for k in where:
-        value, grad = _proximity_cpu(positions[k], prox_coef,
-                                     mode != VALUE_ONLY and prox_coef != 0)
-        prox_total += value
-        add(k, grad)
+        grad = sums[k] if with_grads and prox_coef != 0 else None
+        prox_total += _proximity_into(layout[k], prox_coef, grad)
+        if grad is not None and layout[k].shape[1] >= 2:
+            moved.add(k)
     trans_coef = beta / max(len(transported), 1)
     trans_mode = VALUE_ONLY if trans_coef == 0 else mode
+    weight_grads: list[Tensor | None] = [None] * len(weights)
     trans_total = 0.0
     for k in transported:
-        value, weight_grads[k], grad_out, grad_in = _transport_cpu(
-            weights[k], positions[k], positions[k - 1], l2, trans_coef, trans_mode)
+        value, weight_grads[k] = _transport_into(
+            weights[k], layout[k], layout[k - 1], l2, trans_coef, trans_mode,
+            sums.get(k), sums.get(k - 1))
         trans_total += value
-        add(k, grad_out)
-        add(k - 1, grad_in)
+        if trans_mode != VALUE_ONLY:
+            moved.update((k, k - 1))
+    position_grads: list[Tensor | None] = [
+        torch.from_numpy(sums[k].T) if k in moved else None for k in range(len(positions))]
     return ((prox_total / len(where) if where else 0.0,
              trans_total / len(transported) if transported else 0.0),
             weight_grads, position_grads)
@@ -320,7 +345,7 @@ def penalised_backward(fit: Tensor, layers: Sequence[SpatialLayer], where: Seque
     for position, grad in zip(positions, position_grads):
         if grad is not None:
             if position.grad is None:
-                position.grad = grad.contiguous()
+                position.grad = grad.contiguous()  # a copy of the (n, d) view
             else:
                 position.grad.add_(grad)
     return alpha * values[0] + beta * values[1], values[0], values[1]

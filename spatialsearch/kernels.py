@@ -77,8 +77,8 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
 
     weight (n_out, n_in, K) (K = 1 linear, kh*kw conv; f summed over K); pos_out (d, n_out);
     pos_in (d, n_in); grad_weight like weight, set or added to per mode (VALUE_ONLY, WRITE,
-    ADD); grad_out (d, n_out); grad_in_parts (chunks, d, n_in), one accumulator per parallel
-    chunk, summed by the caller. Taking coef here saves the caller a pass over dW per factor.
+    ADD); grad_out (d, n_out), added to; grad_in_parts (chunks, d, n_in), one accumulator per
+    parallel chunk, overwritten, summed by the caller. Taking coef here saves the caller a pass over dW per factor.
     Returns T as a float (rows summed in the array dtype, chunks in float64).
     """
     n_out, n_in, kernel = weight.shape
@@ -140,7 +140,7 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
                     pull = ratio[j] * (here - pos_in[t, j])
                     pulled += pull
                     grad_in[t, j] -= pull
-                grad_out[t, i] = pulled
+                grad_out[t, i] += pulled
         partial[chunk] = total
     return partial.sum() / (n_out * n_in)
 
@@ -148,7 +148,7 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
 @numba.njit(parallel=True, fastmath=_FAST, cache=True, nogil=True)
 def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, with_grad: bool,
                     grad: np.ndarray, single: bool) -> float:
-    """P = mean_{i != j} exp(-D_ij) over ordered pairs; coef * dP written into grad (d, n).
+    """P = mean_{i != j} exp(-D_ij) over ordered pairs; coef * dP added into grad (d, n).
 
     positions (d, n). By symmetry dP/dp_i = 2 sum_j r_ij (p_i - p_j), r_ij = -e^{-D_ij} / D_ij
     / (n (n - 1)), so each row is independent: no scattered writes, rows run in parallel.
@@ -179,8 +179,8 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, 
                 pulled_y += r * dy
             totals[i] = row_total - self_closeness
             if with_grad:
-                grad[0, i] = -2 * pulled_x
-                grad[1, i] = -2 * pulled_y
+                grad[0, i] += -2 * pulled_x
+                grad[1, i] += -2 * pulled_y
             continue
         ratio = np.empty(n, positions.dtype)
         ratio[:] = eps
@@ -210,7 +210,7 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, 
             pulled = zero
             for j in range(n):
                 pulled += ratio[j] * (here - positions[t, j])
-            grad[t, i] = -2 * pulled
+            grad[t, i] += -2 * pulled
     return totals.sum() / (n * (n - 1))
 
 
