@@ -207,4 +207,5 @@ def test_convolution_model_starts_from_centred_filters():
         assert torch.count_nonzero(layer.bias) == 0
     assert float(model.head.weight.detach().std()) == pytest.approx(8.0 / 48**0.5, rel=0.1)
     linear = build_model(trial_config_from_dict({"layers": [64]}))  # torch's init, untouched
-    assert float(linear.hidden[0].weight.detach().abs().max()) <= 1 / linear.hidden[0].in_features**0.5
+    first = linear.hidden[0]
+    assert float(first.weight.detach().abs().max()) <= 1 / first.in_features**0.5
