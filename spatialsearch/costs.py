@@ -316,8 +316,9 @@ def penalised_backward(fit: Tensor, layers: Sequence[SpatialLayer], where: Seque
     """Backpropagate fit + alpha * Proximity + beta * Transport into the parameters' .grad.
 
     Returns (penalty, Proximity, Transport), the costs unscaled: floats on the CPU, detached
-    0-d tensors elsewhere (no device sync per step). On the CPU fit.backward() runs first and the kernels then add the penalty's
-    gradients straight into each weight's .grad (kernels.ADD): the same gradients as
+    0-d tensors elsewhere (no device sync per step). On the CPU fit.backward() runs first and
+    the kernels then add the penalty's gradients straight into each .grad (kernels.ADD for
+    the weights, summed arrays for the positions): the same gradients as
     (fit + penalty).backward(), without a fresh dW per layer and autograd's pass adding it
     in, which cost more than the kernels themselves at [1024, 1024]. Elsewhere (CUDA) it is
     (fit + spatial_penalty(...)).backward(). With alpha = beta = 0 the costs are measured for

@@ -78,7 +78,8 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
     weight (n_out, n_in, K) (K = 1 linear, kh*kw conv; f summed over K); pos_out (d, n_out);
     pos_in (d, n_in); grad_weight like weight, set or added to per mode (VALUE_ONLY, WRITE,
     ADD); grad_out (d, n_out), added to; grad_in_parts (chunks, d, n_in), one accumulator per
-    parallel chunk, overwritten, summed by the caller. Taking coef here saves the caller a pass over dW per factor.
+    parallel chunk, overwritten, summed by the caller. Taking coef here saves the caller a
+    pass over dW per factor.
     Returns T as a float (rows summed in the array dtype, chunks in float64).
     """
     n_out, n_in, kernel = weight.shape
