@@ -5,7 +5,8 @@ Sections: parallel coordinates of the searched parameters vs the metric; paramet
 optuna.db, over completed trials); accuracy vs segregation of every trial with its Pareto
 front (the trade-off of the paper: segregation is computed here from each trial's best
 checkpoint, because trials that the scheduler stops early never report it); learning
-curves of the top trials; the position plots of the analysed best trials. Written as <search folder>/report/report.html + its PNGs.
+curves of the top trials; the position plots of the analysed best trials. Written as
+<search folder>/report/report.html + its PNGs.
 """
 
 from __future__ import annotations
