@@ -50,11 +50,9 @@ def _exp_neg_f32(d: np.float32) -> np.float32:
     return p * p
 
 
-# What a kernel does with the weight gradient it computes (the position gradients, which are
-# small, are always written to fresh arrays unless the mode is VALUE_ONLY).
+# Whether a kernel computes gradients (logging with alpha = beta = 0 needs the costs only).
 VALUE_ONLY = 0  # the cost only; no gradient array is touched
-WRITE = 1  # grad_weight = coef * dC/dW
-ADD = 2  # grad_weight += coef * dC/dW: accumulate straight into a parameter's .grad
+WRITE = 1  # grad_weight = coef * dC/dW; position gradients added to their arrays
 
 
 @numba.njit(fastmath=_FAST, cache=True, inline="always")
@@ -76,8 +74,8 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
     """T = mean_ij D_ij * f(W_ij), D_ij = sqrt(||out_i - in_j||^2 + eps); coef * dT in place.
 
     weight (n_out, n_in, K) (K = 1 linear, kh*kw conv; f summed over K); pos_out (d, n_out);
-    pos_in (d, n_in); grad_weight like weight, set or added to per mode (VALUE_ONLY, WRITE,
-    ADD); grad_out (d, n_out), added to; grad_in_parts (chunks, d, n_in), one accumulator per
+    pos_in (d, n_in); grad_weight like weight, written unless mode is VALUE_ONLY;
+    grad_out (d, n_out), added to; grad_in_parts (chunks, d, n_in), one accumulator per
     parallel chunk, overwritten, summed by the caller. Taking coef here saves the caller a
     pass over dW per factor.
     Returns T as a float (rows summed in the array dtype, chunks in float64).
@@ -122,18 +120,13 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
             total += row_total
             if mode == VALUE_ONLY:
                 continue
-            if kernel == 1 and mode == ADD:  # unit stride over j, so these vectorise
-                for j in range(n_in):
-                    grad_weight[i, j, 0] += _slope(weight[i, j, 0], l2) * distance[j] * scale
-            elif kernel == 1:
+            if kernel == 1:  # unit stride over j, so this vectorises
                 for j in range(n_in):
                     grad_weight[i, j, 0] = _slope(weight[i, j, 0], l2) * distance[j] * scale
             else:
                 for j in range(n_in):
                     for k in range(kernel):
-                        step = _slope(weight[i, j, k], l2) * distance[j] * scale
-                        grad_weight[i, j, k] = step + (grad_weight[i, j, k] if mode == ADD
-                                                       else zero)
+                        grad_weight[i, j, k] = _slope(weight[i, j, k], l2) * distance[j] * scale
             for t in range(dim):
                 here = pos_out[t, i]
                 pulled = zero
