@@ -163,9 +163,8 @@ def _network_costs(weights: Sequence[Tensor], positions: Sequence[Tensor], where
     Returns the two unscaled costs, then per layer the weight gradients (None where there is
     none) and the position gradients, (n, d) views (None where there is none). Each layer's
     positions are laid out for the kernels once and its position gradients summed in one
-    array, in numpy:
-    at [256, 256] torch's per-op overhead on these small arrays was as large as the kernels.
-    A term scaled by 0 gets no gradient pass.
+    numpy array: at [256, 256] torch's per-op overhead on these small arrays was as large as
+    the kernels. A term scaled by 0 gets no gradient pass.
     """
     from spatialsearch.kernels import VALUE_ONLY
 

@@ -160,10 +160,17 @@ def preflight(config: SearchConfig, resume: bool) -> None:
             raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
                             f"(missing {', '.join(str(p) for p in missing)}); get the files "
                             f"or set fixed.download: true (online)")
-    if config.tracking_uri.startswith(("http://", "https://")):
-        check_server(config.tracking_uri)
-    elif config.tracking_uri:  # any other store the user named: open it now, it is cheap
-        connect(config.tracking_uri, config.experiment)
+    if config.tracking_uri:  # the default store is opened in the background (mlflow_log)
+        check_store(config.tracking_uri, config.experiment)
+
+
+def check_store(uri: str, experiment: str) -> None:
+    """A clear ConfigError now if the store cannot be used: a server's /health, else opening
+    the store (cheap for anything but a new SQLite file)."""
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
+    else:
+        connect(uri, experiment)
 
 
 def check_server(uri: str) -> None:
@@ -188,10 +195,7 @@ def sync_search(folder: Path, tracking_uri: str | None = None) -> dict[str, Any]
         raise ConfigError(f"folder: {str(folder)!r} holds no finished search (no summary.json)")
     summary = json.loads(summary_file.read_text())
     uri = tracking_uri or summary["mlflow"]["tracking_uri"]
-    if uri.startswith(("http://", "https://")):
-        check_server(uri)
-    else:  # a clear error now, rather than a warning from the writer thread
-        connect(uri, summary["mlflow"]["experiment"])
+    check_store(uri, summary["mlflow"]["experiment"])  # an error now, not a writer warning
     logger = MlflowTrialLogger(Store(uri, summary["mlflow"]["experiment"],
                                      None if tracking_uri else folder / "mlartifacts"),
                                summary["search"], "", folder)
