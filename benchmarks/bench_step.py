@@ -1,12 +1,13 @@
 """(a) ms per training step: spatial net with both costs on every layer vs plain nn.Linear.
 
 Usage:
-    python benchmarks/bench_step.py [--widths 256,256 1024,1024] [--batch 256] [--repeats 20]
+    python benchmarks/bench_step.py [--widths 256,256 1024,1024] [--batch 256] [--repeats 30]
 Concatenate input of two 28x28 images (1568 inputs), 2 tasks x 10 labels, Sigmoid, Adam 5e-3.
 Baselines, in the same run: the same layers as plain nn.Linear without costs, trained with
 (1) torch's default Adam, (2) fused Adam, which ours uses (spatialsearch.train picks fused
-kernels for Adam/AdamW/SGD/Adagrad). Before timing, the fused costs are checked against the
-float64 loop reference.
+kernels for Adam/AdamW/SGD/Adagrad). A timing sample is 10 steps of one network in a row,
+the networks taking turns (benchmarks.common.interleaved_ms). Before timing, the fused costs
+are checked against the float64 loop reference.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from benchmarks.common import (  # noqa: E402
     table,
 )
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
-from spatialsearch.costs import penalised_backward, spatial_costs  # noqa: E402
+from spatialsearch.costs import CostWorkspace, penalised_backward, spatial_costs  # noqa: E402
 from spatialsearch.models import build_model  # noqa: E402
 from spatialsearch.train import build_optimizer, task_loss  # noqa: E402
 
@@ -57,10 +58,11 @@ def measure(widths: list[int], batch: int, repeats: int, device: torch.device) -
     x = torch.rand(batch, 2, 28, 28, device=device)
     y = torch.randint(0, 10, (batch, 2), device=device)
     layers, where = spatial.spatial_layers, config.cost_layers
+    workspace = CostWorkspace()
 
     def spatial_step() -> None:  # as spatialsearch.train.Trainer.train_epoch does it
         spatial_opt.zero_grad(set_to_none=True)
-        penalised_backward(task_loss(spatial(x), y), layers, where, "l2", 1.0, 10.0)
+        penalised_backward(task_loss(spatial(x), y), layers, where, "l2", 1.0, 10.0, workspace)
         spatial_opt.step()
 
     def plain_step(name: str):
@@ -92,7 +94,7 @@ def main() -> list[list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", nargs="+", default=["256,256", "1024,1024"])
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     check_against_reference()

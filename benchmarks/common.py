@@ -28,14 +28,18 @@ def time_ms(step: Callable[[], None], *, warmup: int = 5, repeats: int = 20,
 
 
 def interleaved_ms(steps: dict[str, Callable[[], None]], *, warmup: int = 5, repeats: int = 20,
-                   inner: int = 3) -> dict[str, tuple[float, float]]:
-    """time_ms of several steps, their repeats interleaved so drift hits all alike."""
+                   inner: int = 10) -> dict[str, tuple[float, float]]:
+    """(median, IQR) ms per call of several steps. A sample is `inner` calls in a row (as
+    training runs one network's steps back to back); the steps take turns, in reversed order
+    every other round, so drift and whose caches are warm hit all alike."""
     for step in steps.values():
         for _ in range(warmup):
             step()
     samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
+    names = list(steps)
+    for round_ in range(repeats):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            step = steps[name]
             started = time.perf_counter()
             for _ in range(inner):
                 step()

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from spatialsearch import metrics as m
 from spatialsearch.config import TrialConfig
-from spatialsearch.costs import penalised_backward
+from spatialsearch.costs import CostWorkspace, penalised_backward
 from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
 from spatialsearch.errors import ConfigError, SpatialSearchError
 from spatialsearch.models import SpatialNetwork, build_model
@@ -139,6 +139,7 @@ class Trainer:
         self.data = data or load_task_data(config.data, config.run.seed, self.device)
         self.model = build_model(config).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
+        self.cost_workspace = CostWorkspace()  # the CPU costs' arrays, reused every step
         self.generator = torch.Generator().manual_seed(config.run.seed)
         data_cfg = config.data
         self.train_batches = self._batches(self.data.train, data_cfg.batch)
@@ -166,7 +167,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             fit = task_loss(self.model(batch.inputs), batch.targets)
             penalty = penalised_backward(fit, layers, where, cost.norm, cost.proximity,
-                                         cost.transport)
+                                         cost.transport, self.cost_workspace)
             self.optimizer.step()
             fit_sum += fit.detach()
             for index, value in enumerate(penalty):

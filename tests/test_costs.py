@@ -134,13 +134,24 @@ def test_network_costs_match_reference_and_reach_every_parameter(model_type, whe
         assert torch.count_nonzero(layers[k].positions.grad) > 0
 
 
-@pytest.mark.parametrize("path", ["kernels", "torch"])
+def _use_path(path: str, monkeypatch) -> None:
+    """network: one kernels.network_costs call (small layers); layers: the per-layer parallel
+    kernels (large layers; forced here); torch: the CUDA branch, run on the CPU."""
+    from spatialsearch import kernels
+
+    if path == "layers":
+        monkeypatch.setattr(kernels, "PARALLEL_FROM", 0)
+    if path == "torch":
+        monkeypatch.setattr(costs, "_fused", lambda *tensors: False)
+
+
+@pytest.mark.parametrize("path", ["network", "layers", "torch"])
 @pytest.mark.parametrize("model_type", ["linear", "convolution"])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 10.0), (0.5, 0.0), (0.0, 3.0), (0.0, 0.0)])
 @pytest.mark.parametrize("norm", ["l1", "l2"])
 def test_penalised_backward_gives_the_gradients_of_loss_plus_penalty(
         path, model_type, alpha, beta, norm, monkeypatch):
-    """The trainer's step: fit.backward(), then the kernels add the penalty into .grad."""
+    """The trainer's step: the kernels write the penalty's gradients, fit.backward() adds."""
     config = trial_config_from_dict({"type": model_type, "layers": [6, 5], "labels": 5,
                                      "norm": norm})
     torch.manual_seed(11)
@@ -148,10 +159,9 @@ def test_penalised_backward_gives_the_gradients_of_loss_plus_penalty(
     layers, where = model.spatial_layers, list(config.cost_layers)
     x = torch.rand(4, *config.data.input_shape, dtype=torch.float64)
     y = torch.randint(0, 5, (4, config.data.num_tasks))
-    if path == "torch":  # the CUDA branch, run on the CPU
-        monkeypatch.setattr(costs, "_fused", lambda *tensors: False)
+    _use_path(path, monkeypatch)
     penalty, prox, trans = costs.penalised_backward(task_loss(model(x), y), layers, where,
-                                                    norm, alpha, beta)
+                                                    norm, alpha, beta, costs.CostWorkspace())
     got = {name: p.grad for name, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
     ref_prox, ref_trans = reference.network_costs(layers, where, norm)
@@ -168,6 +178,57 @@ def test_penalised_backward_gives_the_gradients_of_loss_plus_penalty(
     moved = [name for name, g in got.items() if name.endswith("positions") and g is not None
              and torch.count_nonzero(g) > 0]
     assert bool(moved) == (alpha > 0 or beta > 0)
+
+
+@pytest.mark.parametrize("path", ["network", "layers"])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_a_kept_workspace_gives_each_step_its_own_float32_gradients(path, dim, monkeypatch):
+    """The Trainer keeps one CostWorkspace: after the parameters change, a step must give the
+    new gradients (not stale views), equal to a fresh workspace's, and close to float64."""
+    config = trial_config_from_dict({"layers": [12, 9], "labels": 5, "dim": dim})
+    torch.manual_seed(5)
+    model = build_model(config)
+    layers, where = model.spatial_layers, list(config.cost_layers)
+    x, y = torch.rand(8, *config.data.input_shape), torch.randint(0, 5, (8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    _use_path(path, monkeypatch)
+    kept = costs.CostWorkspace()
+    for step in range(3):
+        optimizer.zero_grad(set_to_none=True)
+        costs.penalised_backward(task_loss(model(x), y), layers, where, "l2", 1.0, 10.0, kept)
+        got = {name: p.grad.clone() for name, p in model.named_parameters()}
+        model.zero_grad(set_to_none=True)
+        costs.penalised_backward(task_loss(model(x), y), layers, where, "l2", 1.0, 10.0)
+        fresh = {name: p.grad for name, p in model.named_parameters()}
+        twin = build_model(config).double()
+        twin.load_state_dict(model.state_dict())
+        ref_prox, ref_trans = reference.network_costs(twin.spatial_layers, where, "l2")
+        (task_loss(twin(x.double()), y) + ref_prox + 10.0 * ref_trans).backward()
+        for name, p in twin.named_parameters():
+            assert torch.equal(got[name], fresh[name]), (step, name)
+            assert_close(got[name], p.grad.float(), rtol=1e-3, atol=1e-6)
+        optimizer.zero_grad(set_to_none=True)
+        costs.penalised_backward(task_loss(model(x), y), layers, where, "l2", 1.0, 10.0, kept)
+        optimizer.step()
+
+
+@pytest.mark.parametrize("path", ["network", "layers"])
+def test_gradients_accumulate_without_zero_grad(path, monkeypatch):
+    """Two backward passes without zero_grad give twice the gradient, even though the kept
+    workspace's gradient tensors are the parameters' .grad after the first."""
+    config = trial_config_from_dict({"layers": [6, 5], "labels": 5})
+    torch.manual_seed(3)
+    model = build_model(config).double()
+    layers, where = model.spatial_layers, list(config.cost_layers)
+    x = torch.rand(4, *config.data.input_shape, dtype=torch.float64)
+    y = torch.randint(0, 5, (4, 2))
+    _use_path(path, monkeypatch)
+    kept = costs.CostWorkspace()
+    costs.penalised_backward(task_loss(model(x), y), layers, where, "l1", 1.0, 2.0, kept)
+    once = {name: p.grad.clone() for name, p in model.named_parameters()}
+    costs.penalised_backward(task_loss(model(x), y), layers, where, "l1", 1.0, 2.0, kept)
+    for name, p in model.named_parameters():
+        assert_close(p.grad, 2 * once[name], **F64)
 
 
 def test_zero_coefficients_give_exactly_the_task_loss():
