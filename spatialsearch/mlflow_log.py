@@ -7,9 +7,9 @@ three counts that hurt us: metrics go in one log_batch per report instead of one
 metric (~20 ms each on SQLite); runs nest under the search; and after a restore a trial finds
 its existing run by tag instead of opening a duplicate stuck in RUNNING.
 
-Nothing here blocks Tune's event loop: the store is opened (for a new SQLite store, ~1.5 s of
-table creation), runs are created and everything is written by one background thread, which
-starts while Ray and Tune start.
+Nothing here blocks Tune's event loop: the store is opened (a new SQLite store is a copy of an
+empty one, seed_sqlite_store), runs are created and everything is written by one background
+thread, which starts while Ray and Tune start.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -36,6 +38,7 @@ TRIAL_TAG = "spatialsearch.trial_id"
 SEARCH_TAG = "spatialsearch.search"
 HASH_TAG = "spatialsearch.yaml_sha256"
 KIND_TAG = "spatialsearch.kind"
+SQLITE_PREFIX = "sqlite:///"
 MAX_BATCH = 900  # log_batch accepts at most 1000 metrics
 DOWN_SECONDS = 30.0  # after a failed write, skip writes this long before trying again
 #: Ray's own bookkeeping keys in every result: not training metrics.
@@ -50,6 +53,8 @@ def connect(tracking_uri: str, experiment: str,
     artifact_folder: where a new experiment keeps its artifacts (for the default SQLite store:
     inside the search folder; MLflow's own default would be ./mlruns of the current folder).
     """
+    if tracking_uri.startswith(SQLITE_PREFIX):
+        seed_sqlite_store(Path(tracking_uri[len(SQLITE_PREFIX):]))
     client = MlflowClient(tracking_uri)
     location = artifact_folder.resolve().as_uri() if artifact_folder is not None else None
     try:
@@ -60,6 +65,34 @@ def connect(tracking_uri: str, experiment: str,
         raise ConfigError(f"tracking_uri: cannot reach the MLflow store {tracking_uri!r}: "
                           f"{str(error).splitlines()[0][:300]}") from error
     return client, experiment_id
+
+
+def seed_sqlite_store(path: Path) -> None:
+    """Start a new SQLite store as a copy of an empty one; an existing store is left alone.
+
+    MLflow builds a new SQLite store by running its schema migrations, ~1 s of CPU that
+    competed with the trials' workers starting. The empty store is built once per machine
+    and MLflow version, in ~/.cache/spatialsearch (or $XDG_CACHE_HOME), and copied after
+    that. When the cache cannot be written, MLflow builds the store as usual.
+    """
+    if path.exists():
+        return
+    import mlflow
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spatialsearch"
+    empty = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    try:
+        if not empty.is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            building = empty.with_name(f"{empty.name}.{os.getpid()}.tmp")
+            MlflowClient(f"{SQLITE_PREFIX}{building}").search_experiments()
+            os.replace(building, empty)  # whole or absent, even with searches side by side
+        path.parent.mkdir(parents=True, exist_ok=True)
+        copied = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(empty, copied)
+        os.replace(copied, path)
+    except (OSError, MlflowException) as error:
+        _logger.debug("no empty-store copy for %s (%s): MLflow builds it", path, error)
 
 
 def parent_run(client: MlflowClient, experiment_id: str, name: str, yaml_hash: str,

@@ -227,11 +227,12 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         context = ray.init(address=address or "local", include_dashboard=None,
                            configure_logging=False, log_to_driver=False)
         _announce_dashboard(context.dashboard_url)
-    callbacks = [logger, TrialLines(config.metric), *_file_loggers()]
+    callbacks = [logger, TrialLines(config.metric),
+                 WarmReportInTail(config.num_samples, config.max_concurrent_trials),
+                 *_file_loggers()]
     tuner = _tuner(config, callbacks, resume, quiet)
     if resume:  # restored tuners keep their callbacks pickled; give them live ones
         tuner._local_tuner._run_config.callbacks = callbacks
-    threading.Thread(target=_warm_report, name="report-imports", daemon=True).start()
     try:
         try:
             with _tune_settings():
@@ -330,8 +331,25 @@ def _tune_settings() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+class WarmReportInTail(tune.Callback):
+    """Imports the search report's modules (~2 s of CPU) in a background thread once the
+    search's tail has begun: when at most slots - 1 trials are left, a core stays idle.
+    Started with the search, they took that CPU from the trials' workers starting up."""
+
+    def __init__(self, num_samples: int, slots: int) -> None:
+        self.finished_from = max(num_samples - slots + 1, 1)
+        self.started = False
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        if not self.started and finished + 1 >= self.finished_from:  # trial: not yet marked
+            self.started = True
+            threading.Thread(target=_warm_report, name="report-imports", daemon=True).start()
+
+    on_trial_error = on_trial_complete
+
+
 def _warm_report() -> None:
-    """The search report's imports (~2 s), done while the driver mostly waits on trials."""
     from analysis.report import warm_up
 
     try:
