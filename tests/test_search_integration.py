@@ -398,13 +398,14 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
 
 def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
         ray_session, tmp_path, capsys):
-    """The search folder sits on a 5 MiB tmpfs that fills while trials run."""
+    """The search folder sits on a 6 MiB tmpfs that fills while trials run: room for the
+    MLflow store (~1 MB) and two trials' 10 checkpoints (~2 MB each), not for four."""
     from spatialsearch.checkpoint import load_checkpoint
     from spatialsearch.cli import main
 
     small = tmp_path / "small"
     small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(small)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(small)],
                              capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("needs root to mount a small tmpfs")
