@@ -105,11 +105,9 @@ def _transport_cpu(weight: Tensor, pos_out: Tensor, pos_in: Tensor, l2: bool
     grad_out, grad_in = np.zeros_like(out), np.zeros_like(inp)
     weight3 = weight.detach().reshape(*weight.shape[:2], -1).contiguous()
     grad_weight = torch.empty_like(weight3)
-    parts = kernels.accumulators(grad_in)
     dtype = out.dtype.type
-    value = kernels.transport_fused(weight3.numpy(), out, inp, l2, dtype(EPS), dtype(1.0),
-                                    kernels.WRITE, grad_weight.numpy(), grad_out, parts)
-    kernels.add_parts(grad_in, parts)
+    value = kernels.transport_layer(weight3.numpy(), out, inp, l2, dtype(EPS), dtype(1.0),
+                                    kernels.WRITE, grad_weight.numpy(), grad_out, grad_in)
     return (value, grad_weight.view(weight.shape), torch.from_numpy(grad_out.T),
             torch.from_numpy(grad_in.T))
 
@@ -215,13 +213,10 @@ class CostWorkspace:
         trans_mode = kernels.VALUE_ONLY if trans_coef == 0 else mode
         trans_total = 0.0
         for k in self.transported:
-            parts = kernels.accumulators(self.sums[k - 1])
-            trans_total += kernels.transport_fused(
+            trans_total += kernels.transport_layer(
                 self.weights[k], self.layouts[k], self.layouts[k - 1], l2, eps,
                 self.dtype(trans_coef), trans_mode, self.weight_grad_arrays[k], self.sums[k],
-                parts)
-            if trans_mode != kernels.VALUE_ONLY:
-                kernels.add_parts(self.sums[k - 1], parts)
+                self.sums[k - 1])
         if with_grads:
             kernels.hand_over(self.sums, self.position_grad_arrays, moved)
         return prox_total, trans_total
@@ -257,9 +252,7 @@ def _network_costs(weights: Sequence[Tensor], positions: Sequence[Tensor], where
             space.position_grad_arrays, space.where, space.used, moved, l2, dtype(EPS),
             dtype(prox_coef), dtype(trans_coef), mode)
     return ((prox_sum / prox_count if prox_count else 0.0,
-             trans_sum / trans_count if trans_count else 0.0),
-            weight_grads if with_grads else [None] * len(weights),
-            position_grads if with_grads else [None] * len(positions))
+             trans_sum / trans_count if trans_count else 0.0), weight_grads, position_grads)
 
 
 class _FusedPenalty(torch.autograd.Function):

@@ -334,14 +334,15 @@ def network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
 PARALLEL_FROM = 1 << 19
 
 
-def accumulators(grad: np.ndarray) -> np.ndarray:
-    """(chunks, *grad.shape) arrays a parallel kernel adds into, a chunk per numba thread:
-    grad itself for one thread, else zeros that the caller sums into grad (add_parts)."""
+def transport_layer(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray, l2: bool,
+                    eps: np.floating, coef: np.floating, mode: int, grad_weight: np.ndarray,
+                    grad_out: np.ndarray, grad_in: np.ndarray) -> float:
+    """transport_fused on all of numba's threads, grad_in (d, n_in) added to directly: one
+    accumulator per thread (the array itself for one thread), summed into it afterwards."""
     chunks = numba.get_num_threads()
-    return grad[None] if chunks == 1 else np.zeros((chunks, *grad.shape), grad.dtype)
-
-
-def add_parts(grad: np.ndarray, parts: np.ndarray) -> None:
-    """grad += the chunks' accumulators, unless they were grad itself."""
-    if parts.shape[0] > 1:
-        grad += parts.sum(0)
+    parts = grad_in[None] if chunks == 1 else np.zeros((chunks, *grad_in.shape), grad_in.dtype)
+    value = transport_fused(weight, pos_out, pos_in, l2, eps, coef, mode, grad_weight,
+                            grad_out, parts)
+    if chunks > 1 and mode != VALUE_ONLY:
+        grad_in += parts.sum(0)
+    return value
