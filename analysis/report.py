@@ -1,8 +1,8 @@
 """The search report: one self-contained HTML page (PNGs inlined) about a finished search.
 
 Sections: parallel coordinates of the searched parameters vs the metric; parameter importances
-(Optuna's fANOVA evaluator, named: optuna 5's default is PED-ANOVA, on the search's study in
-optuna.db, over completed trials); accuracy vs segregation of every trial with its Pareto
+(Optuna's fANOVA evaluator, named: optuna 5's default is PED-ANOVA, on the search's study
+(spatialsearch.study, the same trials as optuna.db), over completed trials); accuracy vs segregation of every trial with its Pareto
 front (the trade-off of the paper: segregation is computed here from each trial's best
 checkpoint, because trials that the scheduler stops early never report it); learning
 curves of the top trials; the position plots of the analysed best trials. Written as
@@ -112,11 +112,10 @@ def _parallel(trials: list[TrialRecord], metric: str, log_params: set[str], path
     return _save(figure, path)
 
 
-def _importances(study_path: Path, study_name: str, path: Path) -> tuple[Path | None, str]:
+def _importances(study: Any, path: Path) -> tuple[Path | None, str]:
     import optuna
 
     try:
-        study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{study_path}")
         # fANOVA by name: optuna 5's default (PED-ANOVA) gives equal importances below ~20
         # trials, the size of a quick search
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
@@ -171,14 +170,15 @@ def _img(path: Path | None) -> str:
 
 
 def build_report(name: str, metric: str, trials: list[TrialRecord], out: Path, *,
-                 log_params: set[str], study_path: Path | None,
+                 log_params: set[str], study: Any,
                  analysis_folders: list[Path]) -> Path:
-    """Write out/report.html (+ PNGs); trials ranked best first."""
+    """Write out/report.html (+ PNGs); trials ranked best first. study: the search as an
+    optuna.Study (for parameter importances) or None."""
     out.mkdir(parents=True, exist_ok=True)
     seg = np.array([_checkpoint_segregation(t.checkpoint) for t in trials])
     importance, note = (None, "no Optuna study")
-    if study_path is not None and study_path.is_file():
-        importance, note = _importances(study_path, name, out / "importances.png")
+    if study is not None:
+        importance, note = _importances(study, out / "importances.png")
     rows = "".join(
         f"<tr><td>{html.escape(t.trial_id)}</td><td>{t.best:.4f}</td><td>{s:.3f}</td>"
         f"<td>{len(t.values)}</td><td>{html.escape(str(t.params))}</td></tr>"

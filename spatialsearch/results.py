@@ -123,8 +123,9 @@ def analyze_best(config: SearchConfig, summary: dict[str, Any], logger: MlflowTr
 
 
 def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
-                  logger: MlflowTrialLogger) -> str:
-    """analysis.report for the whole search; also logged to the parent run (report/)."""
+                  logger: MlflowTrialLogger, study: Any = None) -> str:
+    """analysis.report for the whole search; also logged to the parent run (report/).
+    study: the search as an optuna.Study (parameter importances), or None."""
     from analysis.report import TrialRecord, build_report
 
     ranked = {r["trial_id"]: i for i, r in enumerate(summary["table"])}
@@ -137,7 +138,7 @@ def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str,
         path = build_report(
             config.name, config.metric, records, config.folder / "report",
             log_params={k for k, d in config.space if d.kind == "loguniform"},
-            study_path=config.folder / "optuna.db",
+            study=study,
             analysis_folders=[Path(p) for p in summary["analyzed"]])
     except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
         _logger.warning("search report failed: %s", error)

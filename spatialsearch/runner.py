@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import ray
 from ray import tune
@@ -33,8 +33,8 @@ from spatialsearch.results import (
     write_results,
 )
 from spatialsearch.search_config import Distribution, SearchConfig, thaw
-from spatialsearch.study import export_study
-from spatialsearch.trainable import train_trial
+from spatialsearch.study import StudyWriter, build_study, study_record
+from spatialsearch.trainable import SpatialTrainable
 
 _logger = logging.getLogger(__name__)
 RAY_FOLDER = "ray"
@@ -111,7 +111,7 @@ def tracking_uri(config: SearchConfig) -> str:
 
 
 def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> tune.Tuner:
-    trainable = tune.with_resources(train_trial, {"cpu": config.resources.cpu,
+    trainable = tune.with_resources(SpatialTrainable, {"cpu": config.resources.cpu,
                                                   "gpu": config.resources.gpu})
     experiment = (config.folder / RAY_FOLDER).resolve()
     if resume:
@@ -228,30 +228,38 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
                            configure_logging=False, log_to_driver=False)
         _announce_dashboard(context.dashboard_url)
     callbacks = [logger, TrialLines(config.metric),
-                 WarmReportInTail(config.num_samples, config.max_concurrent_trials),
+                 OnTail(config.num_samples, config.max_concurrent_trials, [_warm_report]),
                  *_file_loggers()]
     tuner = _tuner(config, callbacks, resume, quiet)
     if resume:  # restored tuners keep their callbacks pickled; give them live ones
         tuner._local_tuner._run_config.callbacks = callbacks
+    # the study's writer prepares while the trials run (~0.5 s of CPU): after the search it
+    # only writes the trials, while the report is built
+    study_writer = StudyWriter(folder)
+    study_writer.start()
     try:
-        try:
-            with _tune_settings():
-                grid = tuner.fit()
-        finally:
-            logger.close()  # every queued MLflow write is done before results are read
-        rows = collect_rows(grid, config)
-        prune_checkpoints(config.folder / RAY_FOLDER / config.name)
-        export_study(config, [r.__dict__ for r in rows])
-        retired = logger.retire_orphans({r.trial_id for r in rows})
-        summary = write_results(config, rows, logger)
-    except (OSError, EOFError) as error:  # a full or failing disk (Ray's own files included)
-        free = shutil.disk_usage(folder).free / 2**20
-        raise SearchFailed(
-            f"output: writing the search to {str(folder)!r} failed ({error}); {free:.0f} MiB "
-            f"free there. Checkpoints of the trials that finished are kept under "
-            f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
-    summary["analyzed"] = analyze_best(config, summary, logger, quiet)
-    summary["report"] = search_report(config, rows, summary, logger)
+        with _disk_errors(folder):
+            try:
+                with _tune_settings():
+                    grid = tuner.fit()
+            finally:
+                logger.close()  # every queued MLflow write is done before results are read
+            rows = collect_rows(grid, config)
+            study = study_record(config, [r.__dict__ for r in rows])
+            study_writer.write(study)  # optuna.db, on a free core (study.py)
+            # file deletions, mostly waiting on the disk: beside the report
+            pruning = threading.Thread(target=prune_checkpoints, name="prune-checkpoints",
+                                       args=(config.folder / RAY_FOLDER / config.name,))
+            pruning.start()
+            retired = logger.retire_orphans({r.trial_id for r in rows})
+            summary = write_results(config, rows, logger)
+        summary["analyzed"] = analyze_best(config, summary, logger, quiet)
+        summary["report"] = search_report(config, rows, summary, logger, build_study(study))
+        with _disk_errors(folder):
+            study_writer.wait()
+        pruning.join()
+    finally:
+        study_writer.close()
     summary["mlflow"]["retired_runs"] = retired
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if summary["best"]:
@@ -260,6 +268,20 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
     logger.write("end the search run", "set_terminated", logger.parent_id, status)
     return summary
+
+
+@contextlib.contextmanager
+def _disk_errors(folder: Path) -> Iterator[None]:
+    """A full or failing disk (Ray's own files included) -> one SearchFailed saying what is
+    kept and how to go on."""
+    try:
+        yield
+    except (OSError, EOFError) as error:
+        free = shutil.disk_usage(folder).free / 2**20
+        raise SearchFailed(
+            f"output: writing the search to {str(folder)!r} failed ({error}); {free:.0f} MiB "
+            f"free there. Checkpoints of the trials that finished are kept under "
+            f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
 
 
 class TrialLines(tune.Callback):
@@ -317,10 +339,12 @@ def _tune_settings() -> Iterator[None]:
 
     TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1: no TensorBoard logger, which cost 1.9 ms of driver
     time per result (2.6 s in a 64-trial quick search; MLflow holds every metric);
-    _file_loggers adds the other two back. The checkpoint-sync warning is off: checkpoints
-    every few epochs are the design.
+    _file_loggers adds the other two back. TUNE_RESULT_BUFFER_LENGTH > 1 makes Tune call
+    SpatialTrainable.train_buffered (several epochs per round trip; its own policy, the
+    value is not used). The checkpoint-sync warning is off: checkpoints every few epochs are
+    the design.
     """
-    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_RESULT_BUFFER_LENGTH": "2",
                 "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
     added = [key for key in settings if key not in os.environ]
     os.environ.update({key: settings[key] for key in added})
@@ -331,22 +355,32 @@ def _tune_settings() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
-class WarmReportInTail(tune.Callback):
-    """Imports the search report's modules (~2 s of CPU) in a background thread once the
-    search's tail has begun: when at most slots - 1 trials are left, a core stays idle.
-    Started with the search, they took that CPU from the trials' workers starting up."""
+class OnTail(tune.Callback):
+    """Runs `actions`, in order, in a background thread once the search's tail has begun:
+    when at most slots - 1 trials are left, a core stays idle. The runner warms the report's
+    imports there (~1 s of CPU); started with the search, they took that CPU from the trials'
+    workers starting up."""
 
-    def __init__(self, num_samples: int, slots: int) -> None:
+    def __init__(self, num_samples: int, slots: int, actions: list[Callable[[], None]]) -> None:
         self.finished_from = max(num_samples - slots + 1, 1)
-        self.started = False
+        self.actions = actions
+        self.thread: threading.Thread | None = None
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        if not self.started and finished + 1 >= self.finished_from:  # trial: not yet marked
-            self.started = True
-            threading.Thread(target=_warm_report, name="report-imports", daemon=True).start()
+        if self.thread is None and finished + 1 >= self.finished_from:  # trial: not marked yet
+            self.thread = threading.Thread(target=self._run, name="search-tail", daemon=True)
+            self.thread.start()
 
     on_trial_error = on_trial_complete
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles callbacks into its experiment state: without the thread."""
+        return {**self.__dict__, "thread": None}
+
+    def _run(self) -> None:
+        for action in self.actions:
+            action()
 
 
 def _warm_report() -> None:

