@@ -2,12 +2,13 @@
 
 Usage:
     python benchmarks/bench_search.py [--space search_spaces/quickstart.yaml]
-        [--samples 16 64] [--setups stock ours]
+        [--samples 16 128] [--setups stock ours]
 efficiency = (sum over trials of their own seconds / concurrent slots) / wall seconds of the
 search, a trial's own seconds being Ray's time_total_s: the time its trainable ran (data,
 training, evaluation, checkpoints). What is left is what the search machinery costs: starting
 workers, scheduling, logging. The table also shows the pure training seconds (epoch_seconds).
-Ours: spatialsearch.runner.run_search (reused actors, driver-side batched MLflow logging).
+Ours: spatialsearch.runner.run_search (reused actors, several epochs per actor call,
+driver-side batched MLflow logging, optuna.db written beside the report).
 Stock: the same Tuner (trainable, space, Optuna with the same seed, ASHA) with a fresh worker
 per trial (reuse_actors=False) and ray.air.integrations.mlflow.MLflowLoggerCallback, as Ray's
 docs set it up. Both log to their own SQLite MLflow store. Unlike the other benchmarks this one
@@ -90,7 +91,7 @@ def ours(config) -> tuple[float, tuple[float, float], int]:
 def main() -> list[list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="search_spaces/quickstart.yaml")
-    parser.add_argument("--samples", type=int, nargs="+", default=[16, 64],
+    parser.add_argument("--samples", type=int, nargs="+", default=[16, 128],
                         help="num_samples of each measured search (each >= 16)")
     parser.add_argument("--setups", nargs="+", choices=["stock", "ours"],
                         default=["stock", "ours"])

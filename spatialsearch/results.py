@@ -148,11 +148,12 @@ def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str,
     return str(path)
 
 
-def format_table(summary: dict[str, Any]) -> str:
-    """The results table printed after a search: trial, parameters, best metric, epochs."""
-    rows = summary["table"]
-    if not rows:
+def format_table(summary: dict[str, Any], top: int = 20) -> str:
+    """The results table printed after a search: trial, parameters, best metric, epochs; the
+    `top` best trials, then how many more results.csv holds."""
+    if not summary["table"]:
         return "no trial finished"
+    rows = summary["table"][:top]
     keys = sorted({k for r in rows for k in r["params"]})
     metric = summary["metric"]
     header = ["trial", *keys, metric, "epochs"]
@@ -160,7 +161,9 @@ def format_table(summary: dict[str, Any]) -> str:
              f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
-    return "\n".join([line(header), *(line(b) for b in body)])
+    more = len(summary["table"]) - len(rows)
+    tail = [f"... {more} more trials in results.csv"] if more else []
+    return "\n".join([line(header), *(line(b) for b in body), *tail])
 
 
 def _short(value: Any) -> str:

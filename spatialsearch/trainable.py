@@ -104,7 +104,8 @@ class SpatialTrainable(wrap_function(train_trial)):
     its own: it is kept for the next call when others come first. Those are the epochs where
     ASHA decides (trainable.checkpoint_due), so a stopped trial trains no epoch past its rung:
     the training thread stays blocked in that tune.report until the next call.
-    Measured on 2 cores: the round trip per epoch went from ~3.6 ms to ~1 ms.
+    Measured on 2 cores, 64 quick-start trials: a worker waits ~1.8-2 ms per epoch for the
+    driver, against ~3.6 ms with one call per epoch.
     """
 
     _held: dict[str, Any] | None = None

@@ -1,0 +1,24 @@
+"""The results table printed after a search."""
+
+from __future__ import annotations
+
+from spatialsearch.results import format_table
+
+
+def _summary(trials: int) -> dict:
+    table = [{"trial_id": f"t{i:03d}", "params": {"lr": 0.01 * (i + 1), "norm": "l1"},
+              "best_metric": 1 - i / 1000, "epochs": 50 - i % 3} for i in range(trials)]
+    return {"metric": "val_accuracy", "table": table}
+
+
+def test_table_shows_the_best_trials_then_how_many_more_results_csv_holds():
+    lines = format_table(_summary(25), top=20).splitlines()
+    assert lines[0].split() == ["trial", "lr", "norm", "val_accuracy", "epochs"]
+    assert lines[1].split() == ["t000", "0.01", "l1", "1.0000", "50"]
+    assert [line.split()[0] for line in lines[1:21]] == [f"t{i:03d}" for i in range(20)]
+    assert lines[21] == "... 5 more trials in results.csv" and len(lines) == 22
+
+
+def test_a_small_search_is_shown_whole_and_an_empty_one_says_so():
+    assert len(format_table(_summary(3)).splitlines()) == 4
+    assert format_table({"metric": "val_accuracy", "table": []}) == "no trial finished"
