@@ -26,6 +26,7 @@ from spatialsearch.errors import ConfigError, DataError, SearchFailed
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, Store, connect, sync_results
 from spatialsearch.results import (
+    TrialRow,
     analyze_best,
     collect_rows,
     prune_checkpoints,
@@ -245,29 +246,40 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
             finally:
                 logger.close()  # every queued MLflow write is done before results are read
             rows = collect_rows(grid, config)
-            study = study_record(config, [r.__dict__ for r in rows])
-            study_writer.write(study)  # optuna.db, on a free core (study.py)
-            # file deletions, mostly waiting on the disk: beside the report
-            pruning = threading.Thread(target=prune_checkpoints, name="prune-checkpoints",
-                                       args=(config.folder / RAY_FOLDER / config.name,))
-            pruning.start()
-            retired = logger.retire_orphans({r.trial_id for r in rows})
-            summary = write_results(config, rows, logger)
-        summary["analyzed"] = analyze_best(config, summary, logger, quiet)
-        summary["report"] = search_report(config, rows, summary, logger, build_study(study))
-        with _disk_errors(folder):
-            study_writer.wait()
-        pruning.join()
+        summary, failed = _conclude(config, rows, logger, study_writer, quiet)
     finally:
         study_writer.close()
-    summary["mlflow"]["retired_runs"] = retired
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if summary["best"]:
         logger.write("log the search's best metric", "log_metric", logger.parent_id,
                      f"best_{config.metric}", summary["best"][config.metric])
-    status = "FINISHED" if all(r.status != "ERROR" for r in rows) else "FAILED"
-    logger.write("end the search run", "set_terminated", logger.parent_id, status)
+    logger.write("end the search run", "set_terminated", logger.parent_id,
+                 "FAILED" if failed else "FINISHED")
     return summary
+
+
+def _conclude(config: SearchConfig, rows: list[TrialRow], logger: MlflowTrialLogger,
+              study_writer: StudyWriter, quiet: bool) -> tuple[dict[str, Any], bool]:
+    """After the trials: optuna.db (child process), old checkpoints pruned (thread), the
+    results, the analysis of the best trials and the report; returns (summary, whether a
+    trial failed). The study and the pruning run beside the report."""
+    folder = config.folder
+    with _disk_errors(folder):
+        study = study_record(config, [r.__dict__ for r in rows])
+        study_writer.write(study)
+        # file deletions, mostly waiting on the disk
+        pruning = threading.Thread(target=prune_checkpoints, name="prune-checkpoints",
+                                   args=(folder / RAY_FOLDER / config.name,))
+        pruning.start()
+        retired = logger.retire_orphans({r.trial_id for r in rows})
+        summary = write_results(config, rows, logger)
+    summary["analyzed"] = analyze_best(config, summary, logger, quiet)
+    summary["report"] = search_report(config, rows, summary, logger, build_study(study))
+    summary["mlflow"]["retired_runs"] = retired
+    with _disk_errors(folder):
+        study_writer.wait()
+    pruning.join()
+    return summary, any(r.status == "ERROR" for r in rows)
 
 
 @contextlib.contextmanager

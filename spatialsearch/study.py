@@ -138,18 +138,23 @@ class StudyWriter:
         """Raises OSError when the child failed, with its last error line (a full disk...)."""
         self.feeder.join()
         error = self.process.stderr.read().decode(errors="replace").strip().splitlines()
-        self.process.stderr.close()
         if self.process.wait() != 0:
             raise OSError(f"writing the Optuna study {str(self.path)!r} failed: "
                           f"{error[-1] if error else f'exit {self.process.returncode}'}")
         return self.path
 
     def close(self) -> None:
-        """Let a child that got no record go (it removes its temporary file)."""
-        if self.process is not None and self.feeder is None:
+        """End the child: one that got no record removes its temporary file and exits; one
+        that did finishes writing first."""
+        if self.process is None:
+            return
+        if self.feeder is None:
             self.process.stdin.close()
-            self.process.stderr.close()
-            self.process.wait()
+        else:
+            self.feeder.join()
+        with self.process.stderr:
+            self.process.stderr.read()  # what is left of it: the child never blocks on it
+        self.process.wait()
 
 
 def main() -> None:
