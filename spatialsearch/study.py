@@ -103,22 +103,15 @@ class StudyWriter:
         self.path = folder / STUDY_FILE
         self.process: subprocess.Popen | None = None
         self.feeder: threading.Thread | None = None
-        self.starting = threading.Lock()  # start() runs from the search's tail or write()
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles the runner's callbacks, this writer's start among them: a copy is a
-        writer of the same file that has not started."""
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"].parent)
 
     def start(self) -> None:
-        with self.starting:
-            if self.process is None:
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", CHILD, str(self.path.resolve())],
-                    stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        """Start the child; it imports what the driver can (the driver's sys.path)."""
+        if self.process is None:
+            paths = os.pathsep.join(p for p in sys.path if p)
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(self.path.resolve())],
+                stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": paths})
 
     def write(self, record: StudyRecord) -> None:
         """Hand the child its study; a thread feeds the pipe, so this returns at once."""
@@ -162,8 +155,8 @@ def main() -> None:
     build the study there and rename it to argv[1]; without a record, remove it."""
     target = Path(sys.argv[1])
     building = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    storage = optuna.storages.RDBStorage(f"sqlite:///{building}")
     try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{building}")
         payload = sys.stdin.buffer.read()
         if payload:
             build_study(pickle.loads(payload), storage)

@@ -70,10 +70,3 @@ def test_a_failing_child_is_an_os_error_naming_the_file(tmp_path):
         writer.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) == [STUDY_FILE]  # temp file removed
 
-
-def test_a_pickled_writer_is_an_unstarted_writer_of_the_same_file(tmp_path):
-    import pickle
-
-    writer = StudyWriter(tmp_path)  # Tune pickles the runner's callbacks, which hold it
-    copy = pickle.loads(pickle.dumps(writer))
-    assert copy.path == writer.path and copy.process is None
