@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_search.py [--space search_spaces/quickstart.yaml]
-        [--samples 16 128] [--setups stock ours]
+        [--samples 16 128] [--setups stock ours] [--repeats 1]
 efficiency = (sum over trials of their own seconds / concurrent slots) / wall seconds of the
 search, a trial's own seconds being Ray's time_total_s: the time its trainable ran (data,
 training, evaluation, checkpoints). What is left is what the search machinery costs: starting
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 import tempfile
 import time
@@ -95,6 +96,9 @@ def main() -> list[list[str]]:
                         help="num_samples of each measured search (each >= 16)")
     parser.add_argument("--setups", nargs="+", choices=["stock", "ours"],
                         default=["stock", "ours"])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="searches per set-up and size (ASHA's decisions, and so the "
+                             "epochs trained, vary from run to run)")
     args = parser.parse_args()
     import ray
 
@@ -108,12 +112,14 @@ def main() -> list[list[str]]:
                  configure_logging=False, log_to_driver=False)
         try:
             for samples in args.samples:
-                for name in args.setups:
-                    config = dataclasses.replace(
-                        base, num_samples=samples, analyze=0,
-                        output=str(Path(folder) / f"{name}{samples}"))
-                    run = stock(config, Path(config.output)) if name == "stock" else ours(config)
-                    measured.append((name, run))
+                for repeat in range(args.repeats):
+                    for name in args.setups:
+                        config = dataclasses.replace(
+                            base, num_samples=samples, analyze=0,
+                            output=str(Path(folder) / f"{name}{samples}-{repeat}"))
+                        run = (stock(config, Path(config.output)) if name == "stock"
+                               else ours(config))
+                        measured.append((name, run))
         finally:
             ray.shutdown()
     for name, (wall, (own_s, train_s), trials) in measured:
@@ -125,7 +131,19 @@ def main() -> list[list[str]]:
                      f"{efficiency:.2f}"])
     print(table(rows, ["set-up", "trials", "wall s", "trials' own s", "of which training s",
                        "efficiency"]))
+    if args.repeats > 1:
+        spread = [[name, trials, f"{min(e):.2f}", f"{statistics.median(e):.2f}", f"{max(e):.2f}"]
+                  for (name, trials), e in _efficiencies(rows).items()]
+        print(table(spread, ["set-up", "trials", "min", "median", "max efficiency"]))
     return rows
+
+
+def _efficiencies(rows: list[list[str]]) -> dict[tuple[str, str], list[float]]:
+    """Efficiency of every run, by (set-up, trials)."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for name, trials, *_, efficiency in rows:
+        found.setdefault((name, trials), []).append(float(efficiency))
+    return found
 
 
 if __name__ == "__main__":
