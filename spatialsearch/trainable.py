@@ -39,7 +39,7 @@ BEST_FILE = "best.pt"
 #: environment variable a test sets to SIGKILL a trial's worker at that epoch, first attempt
 #: only (fault tests; the retried trial, restored from its checkpoint, runs on).
 CRASH_ENV = "SPATIALSEARCH_CRASH_AT_EPOCH"
-#: the longest a worker keeps finished epochs before handing them to the driver
+#: a worker hands the driver its finished epochs after this long, or once it holds this many
 BUFFER_SECONDS = 0.5
 BUFFER_RESULTS = 100
 
@@ -111,6 +111,7 @@ class SpatialTrainable(wrap_function(train_trial)):
     _held: dict[str, Any] | None = None
 
     def train_buffered(self, *_tune_arguments: Any) -> list[dict[str, Any]]:
+        """The results of the epochs handed over now, in order (Tune's arguments unused)."""
         if self._held is not None:
             held, self._held = self._held, None
             return [held]
