@@ -111,7 +111,7 @@ def tracking_uri(config: SearchConfig) -> str:
     return config.tracking_uri or f"sqlite:///{(config.folder / 'mlflow.db').resolve()}"
 
 
-def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> tune.Tuner:
+def _tuner(config: SearchConfig, callbacks: list, resume: bool) -> tune.Tuner:
     trainable = tune.with_resources(SpatialTrainable, {"cpu": config.resources.cpu,
                                                   "gpu": config.resources.gpu})
     experiment = (config.folder / RAY_FOLDER).resolve()
@@ -135,7 +135,7 @@ def _tuner(config: SearchConfig, callbacks: list, resume: bool, quiet: bool) -> 
             # last experiment snapshot points to, and a resume after a crash then fails
             # ("does not exist on storage anymore"). prune_checkpoints runs after fit().
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-            callbacks=callbacks, verbose=0 if quiet else 1),
+            callbacks=callbacks, verbose=0),  # progress: TrialLines
     )
 
 
@@ -228,10 +228,10 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         context = ray.init(address=address or "local", include_dashboard=None,
                            configure_logging=False, log_to_driver=False)
         _announce_dashboard(context.dashboard_url)
-    callbacks = [logger, TrialLines(config.metric),
+    callbacks = [logger, TrialLines(config.metric, config.mode, config.num_samples),
                  OnTail(config.num_samples, config.max_concurrent_trials, [_warm_report]),
                  *_file_loggers()]
-    tuner = _tuner(config, callbacks, resume, quiet)
+    tuner = _tuner(config, callbacks, resume)
     if resume:  # restored tuners keep their callbacks pickled; give them live ones
         tuner._local_tuner._run_config.callbacks = callbacks
     # the study's writer prepares while the trials run (~0.5 s of CPU): after the search it
@@ -297,25 +297,43 @@ def _disk_errors(folder: Path) -> Iterator[None]:
 
 
 class TrialLines(tune.Callback):
-    """One log line per finished or failed trial (logger spatialsearch.runner, INFO)."""
+    """One log line per ended trial (logger spatialsearch.runner, INFO): how many trials have
+    ended, the trial's best metric, its epochs and seconds, and the best trial so far. Tune's
+    own progress output is off: it printed ~45 lines per trial (1 line here)."""
 
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
+    def __init__(self, metric: str, mode: str, total: int) -> None:
+        self.metric, self.total = metric, total
+        self.sign = 1.0 if mode == "max" else -1.0  # sign * value: larger is better
+        self.trial_best: dict[str, float] = {}
         self.last: dict[str, dict] = {}
+        self.best: tuple[str, float] | None = None  # (trial id, value) over ended trials
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         self.last[trial.trial_id] = result
+        value = result.get(self.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            old = self.trial_best.get(trial.trial_id)
+            if old is None or self.sign * value > self.sign * old:
+                self.trial_best[trial.trial_id] = float(value)
+
+    def _ended(self, trials: list) -> str:
+        ended = sum(t.status in ("TERMINATED", "ERROR") for t in trials) + 1  # not marked yet
+        return f"[{min(ended, self.total)}/{self.total}]"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = self.last.get(trial.trial_id, {})
-        value = result.get(self.metric, float("nan"))
-        _logger.info("trial %s done: %s %.4f after %d epochs (%.1f s)", trial.trial_id,
-                     self.metric, value, result.get(m.EPOCH, 0), result.get("time_total_s", 0))
+        value = self.trial_best.get(trial.trial_id, float("nan"))
+        if value == value and (self.best is None or self.sign * value > self.sign * self.best[1]):
+            self.best = (trial.trial_id, value)
+        best = f"; best {self.best[0]} {self.best[1]:.4f}" if self.best else ""
+        _logger.info("%s trial %s done: %s %.4f after %d epochs (%.1f s)%s", self._ended(trials),
+                     trial.trial_id, self.metric, value, result.get(m.EPOCH, 0),
+                     result.get("time_total_s", 0), best)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        _logger.info("trial %s failed (see its MLflow run's spatialsearch.failure tag)",
-                     trial.trial_id)
+        _logger.info("%s trial %s failed (see its MLflow run's spatialsearch.failure tag)",
+                     self._ended(trials), trial.trial_id)
 
 
 def _send_token_to_cluster() -> None:

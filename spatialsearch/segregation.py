@@ -131,7 +131,7 @@ def segregation(layers: list[SpatialLayer], num_tasks: int, labels: int) -> Segr
         result = layer_segregation(positions, tasks.cpu().numpy())
         if isinstance(result, str):
             skipped[k] = result
-            _logger.info("segregation of layer %d skipped: %s", k, result)
+            _logger.debug("segregation of layer %d skipped: %s", k, result)  # in .skipped
         else:
             scored[k] = result
     return Segregation(scored, skipped)

@@ -267,3 +267,15 @@ def test_pareto_front_keeps_exactly_the_undominated_points():
     x = np.array([0.9, 0.99, 0.5, 0.95, 0.99, 0.3])
     y = np.array([0.8, 0.5, 0.9, 0.7, 0.4, 0.2])
     assert pareto_front(x, y).tolist() == [2, 0, 3, 1]  # sorted by x; 4 and 5 dominated
+
+
+def test_analyze_command_says_why_a_layer_has_no_segregation(tmp_path, capsys):
+    from spatialsearch.cli import main
+
+    path = _checkpoint(tmp_path, layers=[12, 1])  # one neuron: no task split to score
+    assert main(["analyze", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    segregation = json.loads((tmp_path / "out" / "analysis.json").read_text())["segregation"]
+    assert "1" in segregation["skipped"] and "1" not in segregation["per_layer"]
+    for layer, why in segregation["skipped"].items():
+        assert f"  layer {layer} not scored: {why}\n" in out
