@@ -2,11 +2,11 @@
 
 Sections: parallel coordinates of the searched parameters vs the metric; parameter importances
 (Optuna's fANOVA evaluator, named: optuna 5's default is PED-ANOVA, on the search's study
-(spatialsearch.study, the same trials as optuna.db), over completed trials); accuracy vs segregation of every trial with its Pareto
-front (the trade-off of the paper: segregation is computed here from each trial's best
-checkpoint, because trials that the scheduler stops early never report it); learning
-curves of the top trials; the position plots of the analysed best trials. Written as
-<search folder>/report/report.html + its PNGs.
+(spatialsearch.study, the same trials as optuna.db), over completed trials); accuracy vs
+segregation of every trial with its Pareto front (the trade-off of the paper: segregation is
+computed here from each trial's best checkpoint, because trials that the scheduler stops early
+never report it); learning curves of the top trials; the position plots of the analysed best
+trials. Written as <search folder>/report/report.html + its PNGs.
 """
 
 from __future__ import annotations

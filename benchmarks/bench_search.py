@@ -122,8 +122,10 @@ def main() -> list[list[str]]:
                         measured.append((name, run))
         finally:
             ray.shutdown()
+    spread: dict[tuple[str, int], list[float]] = {}
     for name, (wall, (own_s, train_s), trials) in measured:
         efficiency = own_s / slots / wall
+        spread.setdefault((name, trials), []).append(efficiency)
         record("search", setup=name, trials=trials, slots=slots, wall_s=round(wall, 1),
                trial_s=round(own_s, 1), train_s=round(train_s, 1),
                efficiency=round(efficiency, 3))
@@ -132,18 +134,10 @@ def main() -> list[list[str]]:
     print(table(rows, ["set-up", "trials", "wall s", "trials' own s", "of which training s",
                        "efficiency"]))
     if args.repeats > 1:
-        spread = [[name, trials, f"{min(e):.2f}", f"{statistics.median(e):.2f}", f"{max(e):.2f}"]
-                  for (name, trials), e in _efficiencies(rows).items()]
-        print(table(spread, ["set-up", "trials", "min", "median", "max efficiency"]))
+        print(table([[name, str(trials), f"{min(e):.2f}", f"{statistics.median(e):.2f}",
+                      f"{max(e):.2f}"] for (name, trials), e in spread.items()],
+                    ["set-up", "trials", "min", "median", "max efficiency"]))
     return rows
-
-
-def _efficiencies(rows: list[list[str]]) -> dict[tuple[str, str], list[float]]:
-    """Efficiency of every run, by (set-up, trials)."""
-    found: dict[tuple[str, str], list[float]] = {}
-    for name, trials, *_, efficiency in rows:
-        found.setdefault((name, trials), []).append(float(efficiency))
-    return found
 
 
 if __name__ == "__main__":

@@ -118,8 +118,6 @@ def _proximity_cpu(positions: Tensor) -> tuple[float, Tensor]:
 
     pos = _kernel_layout(positions)
     grad = np.zeros_like(pos)
-    if pos.shape[1] < 2:
-        return 0.0, torch.from_numpy(grad.T)
     dtype = pos.dtype.type
     value = proximity_fused(pos, dtype(EPS), dtype(1.0), True, grad)
     return value, torch.from_numpy(grad.T)
@@ -209,7 +207,7 @@ class CostWorkspace:
         prox_total = sum(
             kernels.proximity_fused(self.layouts[k], eps, self.dtype(prox_coef),
                                     with_grads and prox_coef != 0, self.sums[k])
-            for k in self.where if self.layouts[k].shape[1] >= 2)
+            for k in self.where)
         trans_mode = kernels.VALUE_ONLY if trans_coef == 0 else mode
         trans_total = 0.0
         for k in self.transported:

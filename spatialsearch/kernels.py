@@ -242,9 +242,12 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, 
     """P = mean_{i != j} exp(-D_ij) over ordered pairs; coef * dP added into grad (d, n).
 
     positions (d, n); rows in parallel. with_grad False: grad is not touched. float32 uses
-    the polynomial exp (relative error < 1e-5), float64 libm's.
+    the polynomial exp (relative error < 1e-5), float64 libm's. Fewer than 2 neurons have no
+    pairs: P = 0, no gradient.
     """
     dim, n = positions.shape
+    if n < 2:
+        return 0.0
     scale = positions.dtype.type(coef / (n * (n - 1)))
     totals = np.zeros(n)
     unused = np.empty(0, positions.dtype)  # 2-D rows need no scratch

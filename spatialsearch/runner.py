@@ -296,6 +296,12 @@ def _disk_errors(folder: Path) -> Iterator[None]:
             f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
 
 
+def _ended_with(trials: list) -> int:
+    """Trials ended, counting the one whose on_trial_complete/error runs (Tune marks it after
+    the callbacks)."""
+    return sum(t.status in ("TERMINATED", "ERROR") for t in trials) + 1
+
+
 class TrialLines(tune.Callback):
     """One log line per ended trial (logger spatialsearch.runner, INFO): how many trials have
     ended, the trial's best metric, its epochs and seconds, and the best trial so far. Tune's
@@ -318,8 +324,7 @@ class TrialLines(tune.Callback):
                 self.trial_best[trial.trial_id] = float(value)
 
     def _ended(self, trials: list) -> str:
-        ended = sum(t.status in ("TERMINATED", "ERROR") for t in trials) + 1  # not marked yet
-        return f"[{min(ended, self.total)}/{self.total}]"
+        return f"[{min(_ended_with(trials), self.total)}/{self.total}]"
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = self.last.get(trial.trial_id, {})
@@ -397,8 +402,7 @@ class OnTail(tune.Callback):
         self.thread: threading.Thread | None = None
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        if self.thread is None and finished + 1 >= self.finished_from:  # trial: not marked yet
+        if self.thread is None and _ended_with(trials) >= self.finished_from:
             self.thread = threading.Thread(target=self._run, name="search-tail", daemon=True)
             self.thread.start()
 

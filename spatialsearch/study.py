@@ -59,7 +59,8 @@ def _plain(value: Any) -> Any:
 
 
 def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRecord:
-    """trials: {trial_id, params, values (per epoch), status, epochs} per trial."""
+    """trials: {trial_id, params, values (per epoch), best_metric, status, epochs} per trial
+    (results.TrialRow's fields)."""
     distributions = {key: _distribution(dist) for key, dist in config.space}
     frozen = []
     for trial in trials:
@@ -70,8 +71,7 @@ def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRec
         elif trial["epochs"] < config.epochs:
             state, value = optuna.trial.TrialState.PRUNED, None
         else:
-            best = max(values) if config.mode == "max" else min(values)
-            state, value = optuna.trial.TrialState.COMPLETE, best
+            state, value = optuna.trial.TrialState.COMPLETE, trial["best_metric"]
         frozen.append(optuna.trial.create_trial(
             params=params, distributions={k: distributions[k] for k in params},
             value=value, state=state,

@@ -17,11 +17,11 @@ def _config(tmp_path):
 
 def _rows(trial_ids, first_value=0.5):
     return [{"trial_id": "a", "params": {"lr": 0.01, "layers": [8]}, "status": "TERMINATED",
-             "epochs": 4, "values": [first_value, 0.7, 0.6, 0.8]},
+             "epochs": 4, "values": [first_value, 0.7, 0.6, 0.8], "best_metric": 0.8},
             {"trial_id": "b", "params": {"lr": 0.02, "layers": [16, 8]}, "status": "TERMINATED",
-             "epochs": 2, "values": [0.3, 0.4]},
+             "epochs": 2, "values": [0.3, 0.4], "best_metric": 0.4},
             {"trial_id": "c", "params": {"lr": 0.03, "layers": [8]}, "status": "ERROR",
-             "epochs": 1, "values": [0.1]}][:trial_ids]
+             "epochs": 1, "values": [0.1], "best_metric": 0.1}][:trial_ids]
 
 
 def _stored(folder):
