@@ -42,7 +42,7 @@ BAD = [
     (_with(num_samples="8"), r"num_samples: must be an integer >= 1, got '8'"),
     (_with(mode="maximum"), r"mode: must be one of max, min, got 'maximum'"),
     (_with(metric="accuracy"), r"metric: must be one of val_accuracy, .*got 'accuracy'"),
-    (_with(scheduler__type="hyperband"), r"scheduler\.type: must be one of asha, fifo"),
+    (_with(scheduler__type="hyperband"), r"scheduler\.type: must be one of asha, moasha, fifo"),
     (_with(scheduler__grace_period=5), r"scheduler\.grace_period: must be in \[1, epochs=2\], got 5"),
     (_with(scheduler__reduction_factor=1), r"scheduler\.reduction_factor: must be an integer >= 2"),
     (_with(search__algorithm="bayes"), r"search\.algorithm: must be one of optuna, random, grid"),

@@ -1,0 +1,95 @@
+"""What a search optimises: one objective (metric + mode) or several (a Pareto search).
+
+    metric: val_accuracy          # single-objective form
+    mode: max
+    objectives:                   # multi-objective form (instead of metric/mode)
+      - {metric: val_accuracy, mode: max}
+      - {metric: segregation, mode: max}
+
+Reference point of the hypervolume (reference_value): chance level, where the metric has
+one: 1/C for accuracies (C = labels per task) and 1/T for segregation (T tasks: a 3-NN guess
+of a neuron's task from its position is right 1/T of the time at random). Other metrics have
+no chance level; their reference is the worst value any trial of the search reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+from spatialsearch import metrics as m
+from spatialsearch.errors import ConfigError
+from spatialsearch.validation import literal, mapping, text
+
+Mode = Literal["max", "min"]
+#: metrics a search may optimise (per-task and per-layer names are accepted too).
+METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.SEGREGATION, m.PROXIMITY, m.TRANSPORT)
+_PREFIXES = ("val_accuracy_task", "segregation_layer")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str        # a reported metric (METRICS, val_accuracy_taskN, segregation_layerN)
+    mode: Mode         # max or min
+
+    def reference_value(self, labels: int, num_tasks: int, worst: float) -> float:
+        """The hypervolume's reference for this objective: chance level, else `worst`."""
+        if self.metric.startswith(m.VAL_ACCURACY):
+            return 1.0 / labels
+        if self.metric.startswith(m.SEGREGATION):
+            return 1.0 / num_tasks
+        return worst
+
+    @property
+    def needs_segregation(self) -> bool:
+        return self.metric.startswith(m.SEGREGATION)
+
+
+def parse_metric(raw: Any, path: str) -> str:
+    metric = text(raw, path)
+    if metric not in METRICS and not any(metric.startswith(p) and metric[len(p):].isdigit()
+                                         for p in _PREFIXES):
+        raise ConfigError(f"{path}: must be one of {', '.join(METRICS)} (or val_accuracy_taskN, "
+                          f"segregation_layerN), got {raw!r}")
+    return metric
+
+
+def parse_objectives(raw: dict[str, Any]) -> tuple[Objective, ...]:
+    """The objectives of a search document: its `objectives` list, else metric/mode.
+
+    Raises:
+        ConfigError: both forms given, an empty or non-list `objectives`, an entry that is not
+            {metric, mode}, an unknown metric, a mode other than max/min, a duplicate metric.
+    """
+    if "objectives" not in raw:
+        return (Objective(parse_metric(raw.get("metric", m.VAL_ACCURACY), "metric"),
+                          literal(raw.get("mode", "max"), "mode", Mode)),)
+    both = sorted({"metric", "mode"} & raw.keys())
+    if both:
+        raise ConfigError(f"{both[0]}: give either objectives or metric/mode, not both")
+    entries = raw["objectives"]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"objectives: must be a non-empty list of {{metric, mode}}, "
+                          f"got {entries!r}")
+    found: list[Objective] = []
+    for index, entry in enumerate(entries):
+        path = f"objectives[{index}]"
+        entry = mapping(entry, path)
+        unknown = sorted(set(entry) - {"metric", "mode"}, key=str)
+        if unknown or "metric" not in entry:
+            bad = f"unknown key {unknown[0]!r}" if unknown else "no metric"
+            raise ConfigError(f"{path}: {bad}; an objective is {{metric: NAME, mode: max|min}}")
+        objective = Objective(parse_metric(entry["metric"], f"{path}.metric"),
+                              literal(entry.get("mode", "max"), f"{path}.mode", Mode))
+        if any(o.metric == objective.metric for o in found):
+            raise ConfigError(f"{path}.metric: {objective.metric!r} is already an objective")
+        found.append(objective)
+    return tuple(found)
+
+
+def modes(objectives: Sequence[Objective]) -> list[str]:
+    return [o.mode for o in objectives]
+
+
+def names(objectives: Sequence[Objective]) -> list[str]:
+    return [o.metric for o in objectives]

@@ -1,0 +1,124 @@
+"""Multi-objective ranking: non-dominated sorting, crowding distance, hypervolume.
+
+Pure numpy, no engine: the MO-ASHA scheduler, the Pareto set of a finished search and the
+benchmarks all rank with these. Every function takes points as an (n, k) array in which
+*larger is better* in every column (oriented(): minimised objectives are negated first).
+NaN counts as the worst value there is: a trial whose segregation could not be measured is
+dominated by every trial that has one.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def oriented(values: np.ndarray, modes: Sequence[str]) -> np.ndarray:
+    """(n, k) raw objective values -> (n, k) float64 where larger is better (min columns
+    negated) and NaN/inf-less: NaN becomes -inf."""
+    points = np.array(values, dtype=np.float64, ndmin=2).copy()
+    for column, mode in enumerate(modes):
+        if mode == "min":
+            points[:, column] = -points[:, column]
+    points[np.isnan(points)] = -np.inf
+    return points
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """a >= b in every objective and a > b in at least one (both maximised)."""
+    return bool(np.all(a >= b) and np.any(a > b))
+
+
+def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
+    """Fast non-dominated sorting (Deb et al. 2002): front 0 holds the points no other point
+    dominates, front 1 those dominated only by front 0, and so on. O(n^2 k).
+    points (n, k) -> list of fronts, each a sorted list of row indices; n = 0 gives []."""
+    n = len(points)
+    if n == 0:
+        return []
+    better_eq = np.all(points[:, None, :] >= points[None, :, :], axis=2)  # (n, n)
+    strictly = np.any(points[:, None, :] > points[None, :, :], axis=2)
+    dominance = better_eq & strictly  # [i, j]: i dominates j
+    dominated_by = dominance.sum(axis=0)  # how many points dominate j
+    fronts: list[list[int]] = []
+    current = [int(i) for i in np.flatnonzero(dominated_by == 0)]
+    while current:
+        fronts.append(current)
+        for i in current:
+            dominated_by[dominance[i]] -= 1
+        dominated_by[current] = -1  # taken
+        current = [int(i) for i in np.flatnonzero(dominated_by == 0)]
+    return fronts
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """Crowding distance of each point of one front (Deb et al. 2002): per objective, sort the
+    front, give its two ends +inf and every inner point the gap between its neighbours divided
+    by the objective's range; sum over objectives. Fronts of 1 or 2 points are all +inf.
+    points (n, k) -> (n,) float64."""
+    n, k = points.shape
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for column in range(k):
+        values = points[:, column]
+        order = np.argsort(values, kind="stable")
+        distance[order[0]] = distance[order[-1]] = np.inf
+        finite = values[np.isfinite(values)]
+        span = finite.max() - finite.min() if len(finite) else 0.0
+        if span <= 0 or not np.isfinite(span):
+            continue
+        gaps = (values[order[2:]] - values[order[:-2]]) / span
+        gaps[~np.isfinite(gaps)] = np.inf
+        distance[order[1:-1]] += gaps
+    return distance
+
+
+def rank_order(points: np.ndarray) -> list[int]:
+    """Row indices, best first: by non-dominated front, then within a front by crowding
+    distance (larger first: it keeps the front spread out), then by row index (stable).
+    This is MO-ASHA's ranking at a rung (Schmucker et al. 2021 use NSGA-II's, this one)."""
+    order: list[int] = []
+    for front in non_dominated_fronts(points):
+        crowding = crowding_distance(points[front])
+        order.extend(front[i] for i in sorted(range(len(front)),
+                                              key=lambda i: (-crowding[i], front[i])))
+    return order
+
+
+def pareto_indices(points: np.ndarray) -> list[int]:
+    """The first non-dominated front: rows no other row dominates (duplicates all kept)."""
+    fronts = non_dominated_fronts(points)
+    return fronts[0] if fronts else []
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Volume of the region dominated by `points` and dominating `reference` (all maximised):
+    the Lebesgue measure of the union of boxes [reference, p] over the points p > reference.
+    Exact, by slicing objectives (HSO, While et al. 2006): sort by the last objective and
+    sum slab height x (k-1)-dimensional volume of the points above the slab. Fine for the
+    tens of points and 2-3 objectives of a search. points (n, k), reference (k,) -> float."""
+    reference = np.asarray(reference, dtype=np.float64)
+    kept = np.array([p for p in np.asarray(points, dtype=np.float64) if np.all(p > reference)])
+    if len(kept) == 0:
+        return 0.0
+    return _volume(kept, reference)
+
+
+def _volume(points: np.ndarray, reference: np.ndarray) -> float:
+    if points.shape[1] == 1:
+        return float(points[:, 0].max() - reference[0])
+    points = points[np.argsort(-points[:, -1], kind="stable")]
+    volume = 0.0
+    for i in range(len(points)):
+        low = points[i + 1, -1] if i + 1 < len(points) else reference[-1]
+        height = points[i, -1] - low
+        if height > 0:
+            volume += height * _volume(points[: i + 1, :-1], reference[:-1])
+    return volume
+
+
+def hypervolume_history(points: np.ndarray, reference: np.ndarray) -> list[float]:
+    """Hypervolume of the first i points, for i = 1..n (points in the order they arrived)."""
+    return [hypervolume(points[: i + 1], reference) for i in range(len(points))]
