@@ -48,15 +48,15 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
     from ray import tune
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-    from spatialsearch import runner
+    from spatialsearch.search import tune_space
     from spatialsearch.trainable import train_trial
 
     trainable = tune.with_resources(train_trial, {"cpu": config.resources.cpu})
     tuner = tune.Tuner(
-        trainable, param_space=runner.param_space(config),
+        trainable, param_space=tune_space.param_space(config),
         tune_config=tune.TuneConfig(
-            metric=config.metric, mode=config.mode, search_alg=runner._search_algorithm(config),
-            scheduler=runner._scheduler(config), num_samples=config.num_samples,
+            metric=config.metric, mode=config.mode, search_alg=tune_space.searcher(config),
+            scheduler=tune_space.scheduler(config), num_samples=config.num_samples,
             max_concurrent_trials=config.max_concurrent_trials, reuse_actors=False),
         run_config=tune.RunConfig(
             name="stock", storage_path=str(folder / "ray"), verbose=0,

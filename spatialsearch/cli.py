@@ -175,7 +175,12 @@ def command_search(args: argparse.Namespace) -> int:
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))
     best = summary["best"]
-    if best:
+    if "pareto" in summary:
+        from spatialsearch.search.answer import format_pareto
+
+        print(format_pareto(summary["pareto"]))
+        print(f"pareto.csv: {config.folder / 'pareto.csv'}")
+    elif best:
         print(f"best trial {best['trial_id']}: {config.metric} = {best[config.metric]:.4f}; "
               f"checkpoint {best['checkpoint']}")
     print(f"{summary['trials']} trials, {summary['stopped_early']} stopped early by the "

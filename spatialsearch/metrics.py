@@ -9,6 +9,7 @@ PROXIMITY = "proximity"                # mean Proximity over the epoch's steps (
 TRANSPORT = "transport"                # mean Transport over the epoch's steps (unscaled by beta)
 VAL_LOSS = "val_loss"                  # task cross-entropy on the validation split
 VAL_ACCURACY = "val_accuracy"          # mean over tasks of the per-task validation accuracy
+VAL_ACCURACY_SE = "val_accuracy_se"    # its standard error: sqrt(sum_t p_t (1 - p_t) / n_t) / T
 TEST_ACCURACY = "test_accuracy"        # the same on the test split, best checkpoint only
 SEGREGATION = "segregation"            # mean over hidden layers (SPEC section 8)
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from spatialsearch.config import ModelConfig, TrialConfig
 from spatialsearch.layers import SpatialConv2d, SpatialLayer, SpatialLinear
 
-
 # Init gain of the convolution model per activation where torch's calculate_gain is not used.
 # Sigmoid: 8 (torch says 1). Chosen on digits, reference command with --type convolution,
 # seeds 1-3: best validation accuracy 0.976-0.993 at 8 (0.26 with torch's init; 0.93-0.96 at 6).

@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spatialsearch import metrics as m
 from spatialsearch.mlflow_log import MlflowTrialLogger
+from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
+from spatialsearch.search.pareto import oriented, rank_order
 from spatialsearch.search_config import SearchConfig
 from spatialsearch.trainable import BEST_FILE
 
@@ -27,7 +32,15 @@ class TrialRow:
     best_metric: float
     epochs: int
     checkpoint: str
-    values: tuple[float, ...]  # the metric per epoch
+    values: tuple[float, ...]  # the (first objective's) metric per epoch
+    objectives: tuple[float, ...] = ()  # every objective at the last epoch
+    val_loss: float = float("nan")  # at the epoch of best_metric
+    accuracy_se: float = float("nan")  # standard error of val_accuracy at that epoch
+    ended_at: float = 0.0  # unix time of the last result
+
+
+def _column(frame: Any, name: str) -> list[float]:
+    return [float(v) for v in frame[name]] if frame is not None and name in frame else []
 
 
 def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
@@ -35,29 +48,60 @@ def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
     searched = {key for key, _ in config.space}
     for result in grid:
         frame = result.metrics_dataframe
-        metric = config.metric
-        values = list(frame[metric]) if frame is not None and metric in frame else []
-        best = float("nan")
-        if len(values):
-            best = max(values) if config.mode == "max" else min(values)
+        values = _column(frame, config.metric)
+        at = -1
+        if values:
+            finite = [v if v == v else (-math.inf if config.mode == "max" else math.inf)
+                      for v in values]
+            at = finite.index(max(finite) if config.mode == "max" else min(finite))
+
+        def at_best(name: str) -> float:
+            column = _column(frame, name)
+            return column[at] if column and at >= 0 else float("nan")
+
         checkpoint = ""
         if result.checkpoint is not None:
             checkpoint = str(Path(result.checkpoint.path) / BEST_FILE)
         trial_id = str(result.metrics.get("trial_id", Path(result.path).name))
+        last = result.metrics or {}
         rows.append(TrialRow(
             trial_id=trial_id, status="ERROR" if result.error else "TERMINATED",
             params={k: v for k, v in result.config.items() if k in searched},
-            best_metric=float(best), epochs=int(result.metrics.get(m.EPOCH, 0)),
-            checkpoint=checkpoint, values=tuple(float(v) for v in values)))
+            best_metric=at_best(config.metric), epochs=int(last.get(m.EPOCH, 0)),
+            checkpoint=checkpoint, values=tuple(values),
+            objectives=tuple(float(last.get(o.metric, math.nan)) for o in config.objectives),
+            val_loss=at_best(m.VAL_LOSS), accuracy_se=at_best(m.VAL_ACCURACY_SE),
+            ended_at=float(last.get("timestamp", 0.0))))
     return rows
+
+
+def outcomes(rows: list[TrialRow], config: SearchConfig) -> list[TrialOutcome]:
+    return [TrialOutcome(r.trial_id, r.status != "ERROR" and r.epochs == config.epochs,
+                         r.objectives, r.ended_at) for r in rows]
+
+
+def rank(config: SearchConfig, rows: list[TrialRow]) -> list[TrialRow]:
+    """Finished trials, best first: one objective by rank_single (noise-aware ties on
+    val_accuracy); several by multi-objective rank (pareto.rank_order) of the full trials,
+    then the trials stopped early by their first objective."""
+    finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
+    by_id = {r.trial_id: r for r in finished}
+    if not config.multi_objective:
+        order = rank_single(config.metric, config.mode, [
+            Candidate(r.trial_id, r.best_metric, r.val_loss, r.accuracy_se) for r in finished])
+        return [by_id[t] for t in order]
+    full = [r for r in finished if r.epochs == config.epochs]
+    points = oriented(np.array([r.objectives for r in full]).reshape(len(full), -1),
+                      [o.mode for o in config.objectives])
+    sign = 1.0 if config.mode == "max" else -1.0
+    rest = sorted((r for r in finished if r not in full), key=lambda r: -sign * r.best_metric)
+    return [full[i] for i in rank_order(points)] + rest
 
 
 def write_results(config: SearchConfig, rows: list[TrialRow],
                   logger: MlflowTrialLogger) -> dict[str, Any]:
     folder = config.folder
-    finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
-    reverse = config.mode == "max"
-    ranked = sorted(finished, key=lambda r: r.best_metric, reverse=reverse)
+    ranked = rank(config, rows)
     best_path = ""
     if ranked and ranked[0].checkpoint and Path(ranked[0].checkpoint).is_file():
         target = folder / "best" / BEST_FILE
@@ -67,17 +111,22 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
     with open(folder / "results.csv", "w", newline="") as file:
         writer = csv.writer(file)
         keys = sorted({k for r in rows for k in r.params})
-        writer.writerow(["trial", "status", *keys, config.metric, "epochs"])
+        objectives = [o.metric for o in config.objectives]
+        writer.writerow(["trial", "status", *keys, f"best_{config.metric}",
+                         f"{m.VAL_ACCURACY_SE}_at_best", *[f"last_{o}" for o in objectives],
+                         "epochs"])
         for r in ranked + [r for r in rows if r not in ranked]:
             writer.writerow([r.trial_id, r.status, *(r.params.get(k) for k in keys),
-                             r.best_metric, r.epochs])
+                             r.best_metric, r.accuracy_se, *r.objectives, r.epochs])
     summary = {
         "search": config.name, "metric": config.metric, "mode": config.mode,
+        "objectives": [{"metric": o.metric, "mode": o.mode} for o in config.objectives],
         "trials": len(rows), "errored": sum(r.status == "ERROR" for r in rows),
         "stopped_early": sum(0 < r.epochs < config.epochs for r in rows),
         "best": None if not ranked else {
             "trial_id": ranked[0].trial_id, "params": ranked[0].params,
-            config.metric: ranked[0].best_metric, "checkpoint": best_path},
+            config.metric: ranked[0].best_metric,
+            f"{m.VAL_ACCURACY_SE}": ranked[0].accuracy_se, "checkpoint": best_path},
         "table": [{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
         "mlflow": {"tracking_uri": logger.store.uri, "experiment": config.experiment,
                    "parent_run_id": logger.parent_id, "not_logged": logger.unlogged},
@@ -157,7 +206,7 @@ def format_table(summary: dict[str, Any], top: int = 20) -> str:
     keys = sorted({k for r in rows for k in r["params"]})
     metric = summary["metric"]
     header = ["trial", *keys, metric, "epochs"]
-    body = [[r["trial_id"], *(_short(r["params"].get(k)) for k in keys),
+    body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys),
              f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
@@ -166,5 +215,8 @@ def format_table(summary: dict[str, Any], top: int = 20) -> str:
     return "\n".join([line(header), *(line(b) for b in body), *tail])
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """4 significant digits; '-' for a conditional key the trial did not sample."""
+    if value is None:
+        return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,11 +30,21 @@ from spatialsearch.results import (
     TrialRow,
     analyze_best,
     collect_rows,
+    outcomes,
     prune_checkpoints,
     search_report,
     write_results,
 )
-from spatialsearch.search_config import Distribution, SearchConfig, thaw
+from spatialsearch.search.answer import (
+    front_summary,
+    log_front,
+    tag_reseeds,
+    write_pareto_csv,
+)
+from spatialsearch.search.front import pareto_front
+from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
+from spatialsearch.search.tune_space import param_space, scheduler, searcher, trial_folder
+from spatialsearch.search_config import SearchConfig
 from spatialsearch.study import StudyWriter, build_study, study_record
 from spatialsearch.trainable import SpatialTrainable
 
@@ -41,79 +52,17 @@ _logger = logging.getLogger(__name__)
 RAY_FOLDER = "ray"
 
 
-def _tune_domain(dist: Distribution) -> Any:
-    low_high = dist.values
-    match dist.kind:
-        case "uniform":
-            return tune.uniform(*low_high)
-        case "loguniform":
-            return tune.loguniform(*low_high)
-        case "int":
-            return tune.randint(low_high[0], low_high[1] + 1)  # inclusive high, as documented
-        case "choice":
-            return tune.choice([_plain(v) for v in dist.values])
-        case "grid":
-            return tune.grid_search([_plain(v) for v in dist.values])
-    raise AssertionError(dist.kind)
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def param_space(config: SearchConfig) -> dict[str, Any]:
-    """Flat training keys: fixed values and Tune domains, plus the trainable's private keys:
-    the CPU count (threads) and when to checkpoint (trainable.checkpoint_due)."""
-    space: dict[str, Any] = {k: thaw(v) for k, v in config.fixed}
-    space.update({key: _tune_domain(dist) for key, dist in config.space})
-    space["__cpus"] = config.resources.cpu
-    space["__checkpoint_every"] = config.checkpoint_every
-    space["__checkpoint_at"] = list(stopping_epochs(config))
-    return space
-
-
-def stopping_epochs(config: SearchConfig) -> tuple[int, ...]:
-    """Epochs after which the scheduler may stop a trial: ASHA's rungs, grace * rf^k below
-    max_t (Ray's AsyncHyperBand with one bracket: k < int(log(max_t / grace) / log(rf) + 1));
-    none for fifo. A trial checkpoints there, so a stopped trial keeps its best weights."""
-    if config.scheduler.type != "asha":
-        return ()
-    grace, factor = config.scheduler.grace_period, config.scheduler.reduction_factor
-    rungs = int(math.log(config.epochs / grace) / math.log(factor) + 1)
-    return tuple(grace * factor**k for k in range(rungs))
-
-
-def _search_algorithm(config: SearchConfig) -> Any:
-    if config.search.algorithm != "optuna":
-        return None  # Ray's variant generator: random sampling or the grid
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
-    seed = config.search.seed
-    sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-               "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-               "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed)}[config.search.sampler]()
-    # in memory: study.py writes optuna.db from the results (see why there)
-    return OptunaSearch(sampler=sampler, metric=config.metric, mode=config.mode)
-
-
-def _scheduler(config: SearchConfig) -> Any:
-    if config.scheduler.type == "fifo":
-        return None
-    from ray.tune.schedulers import ASHAScheduler
-
-    return ASHAScheduler(time_attr="training_iteration", max_t=config.epochs,
-                         grace_period=config.scheduler.grace_period,
-                         reduction_factor=config.scheduler.reduction_factor)
-
-
 def tracking_uri(config: SearchConfig) -> str:
     return config.tracking_uri or f"sqlite:///{(config.folder / 'mlflow.db').resolve()}"
 
 
-def _tuner(config: SearchConfig, callbacks: list, resume: bool) -> tune.Tuner:
-    trainable = tune.with_resources(SpatialTrainable, {"cpu": config.resources.cpu,
+def _trainable(config: SearchConfig) -> Any:
+    return tune.with_resources(SpatialTrainable, {"cpu": config.resources.cpu,
                                                   "gpu": config.resources.gpu})
+
+
+def _tuner(config: SearchConfig, callbacks: list, resume: bool) -> tune.Tuner:
+    trainable = _trainable(config)
     experiment = (config.folder / RAY_FOLDER).resolve()
     if resume:
         path = experiment / config.name
@@ -125,8 +74,11 @@ def _tuner(config: SearchConfig, callbacks: list, resume: bool) -> tune.Tuner:
         trainable,
         param_space=param_space(config),
         tune_config=tune.TuneConfig(
-            metric=config.metric, mode=config.mode, search_alg=_search_algorithm(config),
-            scheduler=_scheduler(config), num_samples=config.num_samples,
+            # several objectives: the searcher and MO-ASHA hold them; Tune ranks none
+            metric=None if config.multi_objective else config.metric,
+            mode=None if config.multi_objective else config.mode,
+            search_alg=searcher(config), scheduler=scheduler(config),
+            num_samples=config.num_samples, trial_dirname_creator=trial_folder,
             max_concurrent_trials=config.max_concurrent_trials, reuse_actors=True),
         run_config=tune.RunConfig(
             name=config.name, storage_path=str(experiment),
@@ -238,6 +190,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     # only writes the trials, while the report is built
     study_writer = StudyWriter(folder)
     study_writer.start()
+    started = time.time()
     try:
         with _disk_errors(folder):
             try:
@@ -246,7 +199,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
             finally:
                 logger.close()  # every queued MLflow write is done before results are read
             rows = collect_rows(grid, config)
-        summary, failed = _conclude(config, rows, logger, study_writer, quiet)
+        summary, failed = _conclude(config, rows, logger, study_writer, quiet, started)
     finally:
         study_writer.close()
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -259,7 +212,8 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
 
 
 def _conclude(config: SearchConfig, rows: list[TrialRow], logger: MlflowTrialLogger,
-              study_writer: StudyWriter, quiet: bool) -> tuple[dict[str, Any], bool]:
+              study_writer: StudyWriter, quiet: bool, started: float
+              ) -> tuple[dict[str, Any], bool]:
     """After the trials: optuna.db (child process), old checkpoints pruned (thread), the
     results, the analysis of the best trials and the report; returns (summary, whether a
     trial failed). The study and the pruning run beside the report."""
@@ -273,6 +227,7 @@ def _conclude(config: SearchConfig, rows: list[TrialRow], logger: MlflowTrialLog
         pruning.start()
         retired = logger.retire_orphans({r.trial_id for r in rows})
         summary = write_results(config, rows, logger)
+        _answer(config, rows, summary, logger, started)
     summary["analyzed"] = analyze_best(config, summary, logger, quiet)
     summary["report"] = search_report(config, rows, summary, logger, build_study(study))
     summary["mlflow"]["retired_runs"] = retired
@@ -280,6 +235,54 @@ def _conclude(config: SearchConfig, rows: list[TrialRow], logger: MlflowTrialLog
         study_writer.wait()
     pruning.join()
     return summary, any(r.status == "ERROR" for r in rows)
+
+
+def _answer(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
+            logger: MlflowTrialLogger, started: float) -> None:
+    """Several objectives: the Pareto front of the full trials (summary["pareto"],
+    pareto.csv, MLflow). reseed K: the front (one objective: the best trial) trained again
+    with K further seeds."""
+    by_id = {r.trial_id: r for r in rows}
+    front = None
+    if config.multi_objective:
+        data = config.base_config.data
+        front = pareto_front(config.objectives, outcomes(rows, config), labels=data.labels,
+                             num_tasks=data.num_tasks, started_at=started)
+        members = list(front.members)
+    else:
+        members = [summary["best"]["trial_id"]] if summary["best"] else []
+    spread = []
+    if config.reseed and members:
+        spread = _reseed(config, [(t, by_id[t].params, by_id[t].objectives) for t in members],
+                         logger.store)
+    if front is not None:
+        summary["pareto"] = front_summary(front, by_id, spread)
+        write_pareto_csv(config.folder / "pareto.csv", summary["pareto"])
+        log_front(logger, summary["pareto"])
+    elif spread:
+        names = [o.metric for o in config.objectives]
+        summary["best"]["reseed"] = {"seeds": list(spread[0].seeds),
+                                     "mean": dict(zip(names, spread[0].mean)),
+                                     "std": dict(zip(names, spread[0].std))}
+
+
+def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple]],
+            store: Store) -> list[Spread]:
+    """Train the members again with config.reseed further seeds each (a second Tune
+    experiment, <name>-reseed, logged as MLflow children of the search's parent run)."""
+    planned = reseed_configs(config, [(t, p) for t, p, _ in members])
+    _logger.info("reseeding %d trials with %d further seeds each (%d trials)", len(members),
+                 config.reseed, len(planned))
+    reseed_logger = MlflowTrialLogger(store, config.name, config.source_hash, config.folder)
+    try:
+        with _tune_settings():
+            found = run_reseeds(config, _trainable(config), planned,
+                                [reseed_logger, *_file_loggers()],
+                                str((config.folder / RAY_FOLDER).resolve()))
+    finally:
+        reseed_logger.close()
+    tag_reseeds(reseed_logger, {str(v.get("trial_id")): k[0] for k, v in found.items()})
+    return spreads(config, members, found)
 
 
 @contextlib.contextmanager
@@ -376,10 +379,12 @@ def _tune_settings() -> Iterator[None]:
     time per result (2.6 s in a 64-trial quick search; MLflow holds every metric);
     _file_loggers adds the other two back. TUNE_RESULT_BUFFER_LENGTH > 1 makes Tune call
     SpatialTrainable.train_buffered (several epochs per round trip; its own policy, the
-    value is not used). The checkpoint-sync warning is off: checkpoints every few epochs are
-    the design.
+    value is not used). Strict metric checking is off: segregation, an objective, is measured
+    at checkpointed epochs only (trainable), not in every result. The checkpoint-sync warning
+    is off: checkpoints every few epochs are the design.
     """
     settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_RESULT_BUFFER_LENGTH": "2",
+                "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
                 "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
     added = [key for key in settings if key not in os.environ]
     os.environ.update({key: settings[key] for key in added})

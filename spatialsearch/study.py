@@ -6,6 +6,8 @@ algorithm: while the search runs, Optuna's searcher stays in memory, because Tun
 pickled state on --resume and an SQLite study that ran ahead of that state makes the restored
 searcher update trials that are already finished.
 Trial states: COMPLETE (ran every epoch), PRUNED (stopped early by the scheduler), FAIL.
+A multi-objective search is a multi-objective study: directions and metric names per objective
+(optuna-dashboard draws its Pareto front), a COMPLETE trial's values its last-epoch objectives.
 
 optuna.db is written by a niced child process (StudyWriter): Optuna's SQLite storage writes ~3
 statements per epoch of every trial through SQLAlchemy (~1 s of CPU for 64 quick-start trials).
@@ -21,6 +23,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,7 +41,8 @@ class StudyRecord(NamedTuple):
     """Everything a study is made of; picklable, to hand to the writing process."""
 
     name: str
-    direction: str  # "maximize" | "minimize"
+    directions: list[str]  # "maximize" | "minimize", one per objective
+    metric_names: list[str]
     trials: list[optuna.trial.FrozenTrial]
 
 
@@ -59,8 +63,9 @@ def _plain(value: Any) -> Any:
 
 
 def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRecord:
-    """trials: {trial_id, params, values (per epoch), best_metric, status, epochs} per trial
-    (results.TrialRow's fields)."""
+    """trials: {trial_id, params, values (per epoch), best_metric, objectives, status, epochs}
+    per trial (results.TrialRow's fields)."""
+    several = config.multi_objective
     distributions = {key: _distribution(dist) for key, dist in config.space}
     frozen = []
     for trial in trials:
@@ -71,13 +76,17 @@ def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRec
         elif trial["epochs"] < config.epochs:
             state, value = optuna.trial.TrialState.PRUNED, None
         else:
-            state, value = optuna.trial.TrialState.COMPLETE, trial["best_metric"]
+            state = optuna.trial.TrialState.COMPLETE
+            value = list(trial["objectives"]) if several else trial["best_metric"]
         frozen.append(optuna.trial.create_trial(
             params=params, distributions={k: distributions[k] for k in params},
-            value=value, state=state,
-            intermediate_values={step + 1: v for step, v in enumerate(values)},
+            value=None if several else value, values=value if several else None, state=state,
+            # Optuna keeps no intermediate values for several objectives
+            intermediate_values={} if several else {
+                step + 1: v for step, v in enumerate(values)},
             user_attrs={"trial_id": trial["trial_id"]}))
-    return StudyRecord(config.name, "maximize" if config.mode == "max" else "minimize", frozen)
+    directions = ["maximize" if o.mode == "max" else "minimize" for o in config.objectives]
+    return StudyRecord(config.name, directions, [o.metric for o in config.objectives], frozen)
 
 
 def build_study(record: StudyRecord, storage: optuna.storages.BaseStorage | None = None
@@ -85,7 +94,10 @@ def build_study(record: StudyRecord, storage: optuna.storages.BaseStorage | None
     """The study in a new `storage` (in memory when None)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, study_name=record.name,
-                                direction=record.direction)
+                                directions=record.directions)
+    with warnings.catch_warnings():  # stable since Optuna 3.2, still marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(record.metric_names)
     study.add_trials(record.trials)
     return study
 

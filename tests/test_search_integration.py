@@ -91,7 +91,7 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
         summary["best"]["val_accuracy"])
     assert (tmp_path / "it" / "results.csv").read_text().count("\n") == 7
     # checkpoints at ASHA's rungs (1, 2, 4 here) and each trial's last epoch, not every epoch
-    for folder in (tmp_path / "it" / "ray" / "it").glob("train_trial_*"):
+    for folder in (tmp_path / "it" / "ray" / "it").glob("trial_*"):
         lines = (folder / "result.json").read_text().splitlines()
         reported = [json.loads(line) for line in lines]
         saved = {r["training_iteration"] for r in reported if r.get("checkpoint_dir_name")}
@@ -424,7 +424,7 @@ def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
         assert err.count("spatialsearch: error:") == 1
         assert last.startswith("spatialsearch: error: output: writing the search to")
         assert "MiB free there" in last and "continue with --resume" in last
-        finished = [trial for trial in (small / "it" / "ray" / "it").glob("train_trial_*")
+        finished = [trial for trial in (small / "it" / "ray" / "it").glob("trial_*")
                     if len(list(trial.glob("checkpoint_*"))) == 10]
         assert finished  # at least one trial ran all its epochs before the disk filled ...
         for trial in finished:  # ... and its checkpoint is intact

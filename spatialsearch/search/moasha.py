@@ -5,11 +5,12 @@ optimization with application to fairness"), as a Ray Tune scheduler.
 Rungs are ASHA's: epochs grace * rf^k below max_t (one bracket, as the single-objective
 `asha`). When a trial reports at a rung epoch for the first time, its objective vector is
 recorded there and ranked among every vector recorded at that rung so far, itself included
-(pareto.rank_order: non-dominated front first, then crowding distance, larger first). With n
-vectors recorded, the trial continues iff its position is below ceil(n / rf): the top 1/rf.
-For one objective this is exactly Ray's AsyncHyperBandScheduler (continue iff the value is at
-least the (1 - 1/rf) percentile of the rung). Like ASHA, the first trial at a rung always
-continues, and a decision is never revisited.
+(pareto.rank_order: non-dominated front first, then crowding distance, larger first, then
+the earlier trial). With n vectors recorded, the trial continues iff its position is below
+ceil(n / rf): the top 1/rf, as in syne-tune's MOASHA. For one objective this is ASHA's rule up
+to one position: Ray's AsyncHyperBandScheduler compares the newcomer with the interpolated
+(1 - 1/rf) percentile of the values recorded before it. Like ASHA, the first trial at a rung
+always continues, and a decision is never revisited.
 A result that lacks an objective (a trial that measured no segregation at that epoch) gets no
 decision. NaN ranks last (pareto.oriented).
 """

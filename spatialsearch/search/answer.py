@@ -1,0 +1,110 @@
+"""A multi-objective search's answer, written out: pareto.csv, the `pareto` section of
+summary.json, the printed Pareto table, and in MLflow the spatialsearch.pareto tag on the
+front's runs plus the hypervolume and its history on the parent run."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from mlflow.entities import Metric
+
+from spatialsearch.mlflow_log import MlflowTrialLogger
+from spatialsearch.results import short_value
+from spatialsearch.search.front import ParetoFront
+from spatialsearch.search.reseed import RESEED_TAG, Spread
+
+PARETO_TAG = "spatialsearch.pareto"
+HYPERVOLUME = "hypervolume"          # parent run: the front's hypervolume, step = full trials
+
+
+def front_summary(front: ParetoFront, rows: dict[str, Any],
+                  spreads: Sequence[Spread]) -> dict[str, Any]:
+    """The `pareto` section of summary.json. rows: trial id -> results.TrialRow."""
+    by_id = {s.trial_id: s for s in spreads}
+    names = [o.metric for o in front.objectives]
+    members = []
+    for trial_id in front.members:
+        row = rows[trial_id]
+        entry: dict[str, Any] = {"trial_id": trial_id, "params": row.params,
+                                 "checkpoint": row.checkpoint,
+                                 **dict(zip(names, row.objectives))}
+        spread = by_id.get(trial_id)
+        if spread is not None:
+            entry["reseed"] = {"seeds": list(spread.seeds), "survives": spread.survives,
+                               "mean": dict(zip(names, spread.mean)),
+                               "std": dict(zip(names, spread.std))}
+        members.append(entry)
+    return {"objectives": [{"metric": o.metric, "mode": o.mode} for o in front.objectives],
+            "reference_point": dict(zip(names, front.reference)),
+            "hypervolume": front.hypervolume,
+            "history": [{"full_trials": n, "seconds": s, HYPERVOLUME: hv}
+                        for n, s, hv in front.history],
+            "members": members}
+
+
+def write_pareto_csv(path: Path, pareto: dict[str, Any]) -> Path:
+    """One row per front trial: parameters, objectives, and mean/std over seeds if reseeded."""
+    names = [o["metric"] for o in pareto["objectives"]]
+    keys = sorted({k for m in pareto["members"] for k in m["params"]})
+    spread = [f"{n}_{stat}" for n in names for stat in ("mean", "std")]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["trial", *keys, *names, *spread, "seeds", "survives_reseed"])
+        for member in pareto["members"]:
+            reseed = member.get("reseed", {})
+            writer.writerow([
+                member["trial_id"], *(member["params"].get(k) for k in keys),
+                *(member[n] for n in names),
+                *(reseed[stat][n] if reseed else "" for n in names for stat in ("mean", "std")),
+                " ".join(str(s) for s in reseed.get("seeds", [])), reseed.get("survives", "")])
+    return path
+
+
+def format_pareto(pareto: dict[str, Any]) -> str:
+    """The Pareto table printed after a search (mean ± std when reseeded)."""
+    names = [o["metric"] for o in pareto["objectives"]]
+    keys = sorted({k for m in pareto["members"] for k in m["params"]})
+    header = ["trial", *keys, *names]
+    body = []
+    for member in pareto["members"]:
+        reseed = member.get("reseed")
+        cells = [member["trial_id"], *(short_value(member["params"].get(k)) for k in keys)]
+        for name in names:
+            cells.append(f"{reseed['mean'][name]:.4f} ± {reseed['std'][name]:.4f}" if reseed
+                         else f"{member[name]:.4f}")
+        if reseed is not None and not reseed["survives"]:
+            cells[-1] += "  (dominated after reseeding)"
+        body.append(cells)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)] if body else []
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+             for cells in [header, *body]]
+    reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
+    lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
+                 f"(reference point: {reference})")
+    return "\n".join(lines)
+
+
+def log_front(logger: MlflowTrialLogger, pareto: dict[str, Any]) -> None:
+    """Tag the front's runs, log the hypervolume history on the parent run."""
+    for member in pareto["members"]:
+        run_id = logger.runs.get(member["trial_id"])
+        if run_id is not None:
+            logger.write(f"tag Pareto trial {member['trial_id']}", "set_tag", run_id,
+                         PARETO_TAG, "true")
+    stamp = int(time.time() * 1000)
+    history = [Metric(HYPERVOLUME, h[HYPERVOLUME], stamp, h["full_trials"])
+               for h in pareto["history"]]
+    if logger.parent_id is not None and history:
+        logger.write("log the hypervolume history", "log_batch", logger.parent_id,
+                     metrics=history)
+
+
+def tag_reseeds(logger: MlflowTrialLogger, origins: dict[str, str]) -> None:
+    """origins: reseed trial id -> the search trial it repeats."""
+    for trial_id, origin in origins.items():
+        run_id = logger.runs.get(trial_id)
+        if run_id is not None:
+            logger.write(f"tag reseed run {trial_id}", "set_tag", run_id, RESEED_TAG, origin)

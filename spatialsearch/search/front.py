@@ -1,0 +1,90 @@
+"""The answer of a search: its Pareto set over the objectives, the front's hypervolume and
+how it grew, and (one objective) the best trial with noise-aware ties.
+
+Only trials trained to their full epochs enter the front: a trial stopped at epoch 5 is not
+comparable with one trained for 50. A trial's objective values are those it reported at its
+last epoch. The hypervolume's reference point is objectives.Objective.reference_value (chance
+level: 1/C accuracy, 1/T segregation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from spatialsearch import metrics as m
+from spatialsearch.search.objectives import Objective
+from spatialsearch.search.pareto import hypervolume, oriented, pareto_indices
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What the front needs of one trial."""
+
+    trial_id: str
+    full: bool                      # trained to its full epochs, without error
+    values: tuple[float, ...]       # each objective at its last epoch
+    ended_at: float                 # unix time of its last result
+
+
+@dataclass(frozen=True)
+class ParetoFront:
+    objectives: tuple[Objective, ...]
+    reference: tuple[float, ...]    # raw values (not oriented)
+    members: tuple[str, ...]        # trial ids on the front, by the first objective, best first
+    hypervolume: float
+    history: tuple[tuple[int, float, float], ...]  # (full trials so far, seconds, hypervolume)
+
+
+def reference_point(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome],
+                    labels: int, num_tasks: int) -> tuple[float, ...]:
+    """Chance level per objective, else the worst value any trial reported."""
+    reference = []
+    for index, objective in enumerate(objectives):
+        seen = [o.values[index] for o in outcomes if np.isfinite(o.values[index])]
+        worst = (min(seen) if objective.mode == "max" else max(seen)) if seen else 0.0
+        reference.append(objective.reference_value(labels, num_tasks, worst))
+    return tuple(reference)
+
+
+def pareto_front(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome], *,
+                 labels: int, num_tasks: int, started_at: float) -> ParetoFront:
+    """The front of the full trials, its hypervolume, and the hypervolume after each full
+    trial ended (in the order they ended; seconds counted from started_at)."""
+    modes = [o.mode for o in objectives]
+    reference = reference_point(objectives, outcomes, labels, num_tasks)
+    full = sorted((o for o in outcomes if o.full), key=lambda o: o.ended_at)
+    ref = oriented(np.array([reference]), modes)[0]
+    points = oriented(np.array([o.values for o in full]).reshape(len(full), len(modes)), modes)
+    history = tuple((i + 1, full[i].ended_at - started_at, hypervolume(points[: i + 1], ref))
+                    for i in range(len(full)))
+    members = sorted(pareto_indices(points), key=lambda i: -points[i, 0])
+    return ParetoFront(tuple(objectives), reference, tuple(full[i].trial_id for i in members),
+                       history[-1][2] if history else 0.0, history)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trial as the single-objective ranking sees it: its best metric and, at that epoch,
+    the validation loss and the accuracy's standard error."""
+
+    trial_id: str
+    best: float
+    val_loss: float
+    accuracy_se: float
+
+
+def rank_single(metric: str, mode: str, candidates: Sequence[Candidate]) -> list[str]:
+    """Trial ids, best first. For val_accuracy no trial wins by noise: the trials within the
+    larger of the two standard errors of the top value tie with it, and the tie goes to the
+    lowest validation loss; the others follow by accuracy. Other metrics: plain order."""
+    sign = 1.0 if mode == "max" else -1.0
+    order = sorted(candidates, key=lambda c: (-sign * c.best, c.val_loss))
+    if metric != m.VAL_ACCURACY or not order:
+        return [c.trial_id for c in order]
+    top = order[0]
+    tied = [c for c in order if top.best - c.best <= max(top.accuracy_se, c.accuracy_se)]
+    tied.sort(key=lambda c: (c.val_loss, -c.best))
+    return [c.trial_id for c in tied] + [c.trial_id for c in order if c not in tied]
