@@ -55,6 +55,8 @@ class DataConfig:
     validation_fraction: float = 0.1    # share of train carved (seeded) as validation split
     test_fraction: float = 0.2          # share carved as test split, digits only (no official)
     batch: int = 32                     # B: samples per step (SPEC says 256: see README, digits)
+    train_samples: int = 0              # seeded subset of each train split, before validation
+                                        # is carved; 0 = all
 
     @property
     def tasks_per_dataset(self) -> tuple[int, ...]:
@@ -273,6 +275,8 @@ def _parse_value(key: str, value: Any, path: str) -> Any:
             return _bool(value, path)
         case "validation_fraction" | "test_fraction":
             return _bounded(value, path, integer=False, low=0.0, high=0.5, low_open=True)
+        case "train_samples":
+            return _bounded(value, path, integer=True, low=0)
         case "batch" | "epochs" | "dim":
             return _bounded(value, path, integer=True, low=1)
         case "type":

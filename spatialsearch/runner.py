@@ -23,6 +23,7 @@ from ray import tune
 
 from spatialsearch import metrics as m
 from spatialsearch.data import missing_files
+from spatialsearch.data.sources import system_source
 from spatialsearch.errors import ConfigError, DataError, SearchFailed
 from spatialsearch.fit import check_writable
 from spatialsearch.mlflow_log import MlflowTrialLogger, Store, connect, sync_results
@@ -42,6 +43,7 @@ from spatialsearch.search.answer import (
     write_pareto_csv,
 )
 from spatialsearch.search.front import pareto_front
+from spatialsearch.search.ray_compat import check_ray_version
 from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
 from spatialsearch.search.tune_space import param_space, scheduler, searcher, trial_folder
 from spatialsearch.search_config import SearchConfig
@@ -99,6 +101,7 @@ def preflight(config: SearchConfig, resume: bool) -> None:
     Raises:
         ConfigError / DataError: with the key and the reason; nothing has been written.
     """
+    check_ray_version()
     folder = config.folder
     check_writable(folder, key="output")
     if folder.exists() and not resume and (folder / RAY_FOLDER).exists():
@@ -109,6 +112,9 @@ def preflight(config: SearchConfig, resume: bool) -> None:
     datasets = {name for value in config.dataset_choices for name in value}
     base = config.base_config.data
     for name in sorted(datasets - {"digits"}):
+        if not base.download and (system := system_source(name, base.root)) is not None:
+            _logger.info("%s: %s holds no files; reading the system's copy: %s", name,
+                         Path(base.root) / name / "raw", ", ".join(str(p) for p in system))
         if not base.download and (missing := missing_files(name, base.root)):
             raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
                             f"(missing {', '.join(str(p) for p in missing)}); get the files "

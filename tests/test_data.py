@@ -8,6 +8,7 @@ import torch
 
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.data import TaskBatches, load_task_data, missing_files
+from spatialsearch.data.sources import _absent_message, system_source
 from spatialsearch.errors import DataError
 from tests.idx_files import write_dataset
 
@@ -92,7 +93,10 @@ def test_digits_are_exactly_scikit_learns_load_digits():
     assert np.array_equal(ours.classes.numpy(), theirs.target)
 
 
-@pytest.mark.parametrize("name", TORCHVISION)
+WITHOUT_SYSTEM_COPY = [n for n in TORCHVISION if system_source(n, "/nonexistent") is None]
+
+
+@pytest.mark.parametrize("name", WITHOUT_SYSTEM_COPY)
 def test_missing_dataset_offline_names_folder_files_and_remedy(tmp_path, name):
     config = trial_config_from_dict({"datasets": [name], "root": str(tmp_path)})
     with pytest.raises(DataError) as error:
@@ -102,6 +106,12 @@ def test_missing_dataset_offline_names_folder_files_and_remedy(tmp_path, name):
     assert missing_files(name, str(tmp_path))[0].name in message
     assert "download" in message
     assert not (tmp_path / name).exists()  # nothing written
+
+
+def test_missing_fashion_mnist_points_at_the_debian_package(tmp_path):
+    message = _absent_message("FashionMNIST", str(tmp_path), missing_files("MNIST", str(tmp_path)))
+    assert "install Debian's dataset-fashion-mnist" in message
+    assert "dataset-fashion-mnist" not in _absent_message("MNIST", str(tmp_path), [])
 
 
 def test_corrupt_dataset_file_is_a_clear_error(tmp_path):

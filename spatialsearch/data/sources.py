@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from spatialsearch.config import DataConfig
+from spatialsearch.data.idx import load_system_copy, system_copy
 from spatialsearch.errors import DataError
 
 #: torchvision class name -> raw files it reads under <root>/<name>/raw/.
@@ -63,9 +64,21 @@ class _Labelled(NamedTuple):
 
 
 def missing_files(name: str, root: str) -> list[Path]:
-    """The raw files torchvision needs for `name` that are not under root."""
+    """The raw files torchvision needs for `name` that are not under root; none when root
+    holds no files for it and a system-wide copy exists (system_source)."""
+    if system_source(name, root) is not None:
+        return []
     raw = Path(root) / name / "raw"
     return [raw / file for file in RAW_FILES[name] if not (raw / file).is_file()]
+
+
+def system_source(name: str, root: str) -> list[Path] | None:
+    """The system-wide copy of `name` to read (Debian's dataset-fashion-mnist for
+    FashionMNIST), used whenever <root>/<name>/raw holds no files; else None."""
+    raw = Path(root) / name / "raw"
+    if raw.is_dir() and any(raw.iterdir()):
+        return None
+    return system_copy(name, RAW_FILES[name])
 
 
 def _absent_message(name: str, root: str, missing: list[Path]) -> str:
@@ -74,11 +87,18 @@ def _absent_message(name: str, root: str, missing: list[Path]) -> str:
         f"datasets: {name} not found under root {root!r}: expected the uncompressed files "
         f"{', '.join(RAW_FILES[name])} in {raw}/ (missing: {', '.join(p.name for p in missing)})."
         f" Get them by running once online with `download: true` (--download), or copy them "
-        f"there from another machine; `datasets: [digits]` runs offline."
+        f"there from another machine{_system_hint(name)}; `datasets: [digits]` runs offline."
     )
 
 
+def _system_hint(name: str) -> str:
+    return (", or install Debian's dataset-fashion-mnist (read from "
+            "/usr/share/datasets/fashion-mnist)") if name == "FashionMNIST" else ""
+
+
 def _torchvision(name: str, root: str, train: bool, download: bool) -> _Labelled:
+    if not download and (system := system_source(name, root)) is not None:
+        return _Labelled(*load_system_copy(name, system, train), 255.0)
     import torchvision.datasets as tvd
 
     if not download and (missing := missing_files(name, root)):
@@ -146,6 +166,8 @@ def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskD
         else:
             train = _torchvision(name, config.root, True, config.download)
             test = _torchvision(name, config.root, False, config.download)
+        if 0 < config.train_samples < len(train.classes):
+            _, train = _carve(train, config.train_samples / len(train.classes), generator)
         train, validation = _carve(train, config.validation_fraction, generator)
         for bucket, part in zip(splits, (train, validation, test)):
             bucket.extend(_fold(part, config.labels, num_tasks))
