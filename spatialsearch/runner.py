@@ -186,7 +186,8 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         context = ray.init(address=address or "local", include_dashboard=None,
                            configure_logging=False, log_to_driver=False)
         _announce_dashboard(context.dashboard_url)
-    callbacks = [logger, TrialLines(config.metric, config.mode, config.num_samples),
+    callbacks = [logger, TrialLines(config.metric, config.mode, config.num_samples,
+                                    also=[o.metric for o in config.objectives[1:]]),
                  OnTail(config.num_samples, config.max_concurrent_trials, [_warm_report]),
                  *_file_loggers()]
     tuner = _tuner(config, callbacks, resume)
@@ -314,10 +315,11 @@ def _ended_with(trials: list) -> int:
 class TrialLines(tune.Callback):
     """One log line per ended trial (logger spatialsearch.runner, INFO): how many trials have
     ended, the trial's best metric, its epochs and seconds, and the best trial so far. Tune's
-    own progress output is off: it printed ~45 lines per trial (1 line here)."""
+    own progress output is off: it printed ~45 lines per trial (1 line here). `also`: the
+    other objectives of a multi-objective search, shown at the trial's last epoch."""
 
-    def __init__(self, metric: str, mode: str, total: int) -> None:
-        self.metric, self.total = metric, total
+    def __init__(self, metric: str, mode: str, total: int, also: list[str] = ()) -> None:
+        self.metric, self.total, self.also = metric, total, list(also)
         self.sign = 1.0 if mode == "max" else -1.0  # sign * value: larger is better
         self.trial_best: dict[str, float] = {}
         self.last: dict[str, dict] = {}
@@ -341,9 +343,12 @@ class TrialLines(tune.Callback):
         if value == value and (self.best is None or self.sign * value > self.sign * self.best[1]):
             self.best = (trial.trial_id, value)
         best = f"; best {self.best[0]} {self.best[1]:.4f}" if self.best else ""
-        _logger.info("%s trial %s done: %s %.4f after %d epochs (%.1f s)%s", self._ended(trials),
-                     trial.trial_id, self.metric, value, result.get(m.EPOCH, 0),
-                     result.get("time_total_s", 0), best)
+        others = "".join(f", {name} {result.get(name, float('nan')):.4f}" for name in self.also)
+        if self.also:
+            best = ""  # no single best among several objectives: the Pareto table at the end
+        _logger.info("%s trial %s done: %s %.4f%s after %d epochs (%.1f s)%s",
+                     self._ended(trials), trial.trial_id, self.metric, value, others,
+                     result.get(m.EPOCH, 0), result.get("time_total_s", 0), best)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         _logger.info("%s trial %s failed (see its MLflow run's spatialsearch.failure tag)",

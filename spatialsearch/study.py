@@ -5,7 +5,8 @@ Written from the results after the search (again after every --resume), for ever
 algorithm: while the search runs, Optuna's searcher stays in memory, because Tune restores its
 pickled state on --resume and an SQLite study that ran ahead of that state makes the restored
 searcher update trials that are already finished.
-Trial states: COMPLETE (ran every epoch), PRUNED (stopped early by the scheduler), FAIL.
+Trial states: COMPLETE (ran every epoch), PRUNED (stopped early by the scheduler), FAIL (an
+error, or an objective that could not be measured: NaN, which Optuna refuses).
 A multi-objective search is a multi-objective study: directions and metric names per objective
 (optuna-dashboard draws its Pareto front), a COMPLETE trial's values its last-epoch objectives.
 
@@ -78,6 +79,8 @@ def study_record(config: SearchConfig, trials: list[dict[str, Any]]) -> StudyRec
         else:
             state = optuna.trial.TrialState.COMPLETE
             value = list(trial["objectives"]) if several else trial["best_metric"]
+            if any(v != v for v in (value if several else [value])):  # Optuna refuses NaN
+                state, value = optuna.trial.TrialState.FAIL, None  # e.g. segregation unmeasurable
         frozen.append(optuna.trial.create_trial(
             params=params, distributions={k: distributions[k] for k in params},
             value=None if several else value, values=value if several else None, state=state,

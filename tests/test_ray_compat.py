@@ -19,7 +19,8 @@ CONFIG = search_config_from_dict({"fixed": {"epochs": 10},
 def _states(searcher: OptunaSearch) -> list[TrialState]:
     ends = [({"epoch": 4, "val_accuracy": 0.9}, False),   # stopped early by the scheduler
             ({"epoch": 10, "val_accuracy": 0.8}, False),  # ran every epoch
-            (None, True)]                                 # failed
+            (None, True),                                 # failed
+            ({"epoch": 10, "val_accuracy": float("nan")}, False)]  # unmeasurable
     for index, (result, error) in enumerate(ends):
         searcher.suggest(f"t{index}")
         searcher.on_trial_complete(f"t{index}", result, error=error)
@@ -30,13 +31,16 @@ def test_stock_optuna_search_counts_a_stopped_trial_complete():
     """Ray 2.60's behaviour that PruneAwareOptunaSearch exists for."""
     stock = OptunaSearch(space=DefineByRun(CONFIG.space, {}), metric="val_accuracy",
                          mode="max")
-    assert _states(stock) == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
+    # the NaN trial stays RUNNING: Optuna refuses NaN and Ray only logs it
+    assert _states(stock) == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL,
+                              TrialState.RUNNING]
 
 
 def test_stopped_trials_enter_optuna_as_pruned():
     ours = PruneAwareOptunaSearch(space=DefineByRun(CONFIG.space, {}), metric="val_accuracy",
                                   mode="max", full_epochs=10)
-    assert _states(ours) == [TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL]
+    assert _states(ours) == [TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL,
+                             TrialState.FAIL]
     assert ours._ot_study.trials[1].value == 0.8
 
 

@@ -42,6 +42,12 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
+        """PRUNED when stopped early; FAIL when an objective is NaN (Optuna refuses NaN, and
+        Ray would only log that); else as Ray does."""
         stopped_early = (not error and result is not None
                          and int(result.get(m.EPOCH, 0)) < self.full_epochs)
-        super().on_trial_complete(trial_id, None if stopped_early else result, error)
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        unmeasured = (not error and not stopped_early and result is not None
+                      and any(result.get(name) != result.get(name) for name in metrics))
+        super().on_trial_complete(trial_id, None if stopped_early or unmeasured else result,
+                                  error or unmeasured)
