@@ -1,204 +1,118 @@
-"""The search report: one self-contained HTML page (PNGs inlined) about a finished search.
+"""The search report: one self-contained HTML page about a finished search.
 
-Sections: parallel coordinates of the searched parameters vs the metric; parameter importances
-(Optuna's fANOVA evaluator, named: optuna 5's default is PED-ANOVA, on the search's study
-(spatialsearch.study, the same trials as optuna.db), over completed trials); accuracy vs
-segregation of every trial with its Pareto front (the trade-off of the paper: segregation is
-computed here from each trial's best checkpoint, because trials that the scheduler stops early
-never report it); learning curves of the top trials; the position plots of the analysed best
-trials. Written as <search folder>/report/report.html + its PNGs.
+Sections: the Pareto front of a multi-objective search (its trials with mean ± std over the
+reseeded runs, drawn with error bars over every full trial, and the hypervolume as full trials
+ended); the trials, one column per parameter, sortable by clicking a header; Optuna's
+interactive figures of the search's study (analysis.interactive: Pareto front, parallel
+coordinates and fANOVA importances per objective; the study holds the same trials as
+optuna.db); for one objective, accuracy vs segregation of each trial's best checkpoint (the
+paper's trade-off, with its front); learning curves of the top trials; the position plots of
+the analysed best trials. Written as <search folder>/report/report.html + its PNGs.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from spatialsearch.checkpoint import load_checkpoint, load_model
-from spatialsearch.errors import CheckpointError
-from spatialsearch.segregation import segregation
+from analysis.figures import (
+    checkpoint_segregation,
+    curves,
+    front_with_spread,
+    hypervolume_history,
+    image,
+    tradeoff,
+)
+from analysis.interactive import plotly_script, study_figures
+from analysis.table import trials_table
 
-_logger = logging.getLogger(__name__)
 TOP = 5
 
 
 class TrialRecord(NamedTuple):
     trial_id: str
     params: dict[str, Any]  # searched parameters
-    values: tuple[float, ...]  # the metric per epoch
-    best: float  # best value of the metric
+    values: tuple[float, ...]  # the (first objective's) metric per epoch
+    best: float  # best value of that metric
     checkpoint: str  # its best.pt ("" if none)
+    objectives: tuple[float, ...] = ()  # every objective at the last epoch
+    epochs: int = 0
 
 
 def warm_up() -> None:
-    """Import what build_report needs (matplotlib, optuna's fANOVA and thus scikit-learn:
-    ~2 s); run_search calls it in a background thread while the trials run."""
+    """Import what build_report needs (matplotlib, Optuna's visualisation and fANOVA, thus
+    scikit-learn and plotly: ~2 s); run_search calls it in a background thread near the end
+    of the search."""
     import optuna.importance  # noqa: F401
+    import optuna.visualization  # noqa: F401
 
-    _pyplot()
+    from analysis.figures import pyplot
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure: Any, path: Path) -> Path:
-    """Lay out, write as PNG and close a figure."""
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    _pyplot().close(figure)
-    return path
-
-
-def _checkpoint_segregation(path: str) -> float:
-    if not path or not Path(path).is_file():
-        return float("nan")
-    try:
-        checkpoint = load_checkpoint(path)
-    except CheckpointError:
-        return float("nan")
-    data = checkpoint.config.data
-    return segregation(load_model(checkpoint).spatial_layers, data.num_tasks, data.labels).mean
+    pyplot()
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of points no other point beats on both x and y (both maximised), by x."""
-    keep = [i for i in range(len(x)) if not np.any((x >= x[i]) & (y >= y[i]) &
-                                                   ((x > x[i]) | (y > y[i])))]
+    from spatialsearch.pareto import oriented, pareto_indices
+
+    keep = pareto_indices(oriented(np.column_stack([x, y]), ["max", "max"]))
     return np.array(sorted(keep, key=lambda i: x[i]), dtype=int)
 
 
-def _parallel(trials: list[TrialRecord], metric: str, log_params: set[str], path: Path) -> Path:
-    plt = _pyplot()
-    names = sorted({k for t in trials for k in t.params})
-    columns = []
-    labels = []
-    for name in names:
-        raw = [t.params.get(name) for t in trials]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
-            values = np.array(raw, dtype=float)
-            if name in log_params:
-                values = np.log10(values)
-            low, high = values.min(), values.max()
-            columns.append((values - low) / (high - low or 1.0))
-            labels.append(f"{name}{' (log)' if name in log_params else ''}\n"
-                          f"{raw[int(np.argmin(values))]:.3g}..{raw[int(np.argmax(values))]:.3g}")
-        else:
-            categories = sorted({str(v) for v in raw})
-            index = {c: i for i, c in enumerate(categories)}
-            columns.append(np.array([index[str(v)] for v in raw], float) /
-                           max(len(categories) - 1, 1))
-            labels.append(f"{name}\n{' | '.join(categories)}")
-    scores = np.array([t.best for t in trials])
-    columns.append((scores - np.nanmin(scores)) / ((np.nanmax(scores) - np.nanmin(scores)) or 1))
-    labels.append(f"{metric}\n{np.nanmin(scores):.3f}..{np.nanmax(scores):.3f}")
-    figure, axis = plt.subplots(figsize=(1.9 * len(columns) + 1.5, 4.2))
-    colours = plt.cm.viridis(columns[-1])
-    for i in np.argsort(scores):
-        axis.plot(range(len(columns)), [c[i] for c in columns], color=colours[i], alpha=0.8)
-    axis.set_xticks(range(len(columns)), labels, fontsize=8)
-    axis.set_yticks([])
-    axis.set_title(f"searched parameters vs {metric} (colour: {metric})", fontsize=10)
-    return _save(figure, path)
-
-
-def _importances(study: Any, path: Path) -> tuple[Path | None, str]:
-    import optuna
-
-    try:
-        # fANOVA by name: optuna 5's default (PED-ANOVA) gives equal importances below ~20
-        # trials, the size of a quick search
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (ValueError, RuntimeError, KeyError) as error:
-        return None, f"importances not available: {error}"
-    plt = _pyplot()
-    names = list(importances)[::-1]
-    figure, axis = plt.subplots(figsize=(6, 0.5 * len(names) + 1.5))
-    axis.barh(names, [importances[n] for n in names], color="#1f77b4")
-    axis.set_xlabel("importance (fANOVA, completed trials)")
-    axis.set_title("parameter importances", fontsize=10)
-    return _save(figure, path), ""
-
-
-def _tradeoff(trials: list[TrialRecord], seg: np.ndarray, metric: str, path: Path) -> Path:
-    plt = _pyplot()
-    best = np.array([t.best for t in trials])
-    ok = np.isfinite(seg) & np.isfinite(best)
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    axis.scatter(best[ok], seg[ok], color="#1f77b4", label="trial (best checkpoint)")
-    if ok.sum():
-        front = np.flatnonzero(ok)[pareto_front(best[ok], seg[ok])]
-        axis.plot(best[front], seg[front], "-o", color="#d62728", label="Pareto front")
-        for i in front:
-            axis.annotate(trials[i].trial_id, (best[i], seg[i]), fontsize=7,
-                          textcoords="offset points", xytext=(4, 4))
-    axis.set_xlabel(metric)
-    axis.set_ylabel("segregation (mean of hidden layers)")
-    axis.set_title(f"{metric} vs segregation", fontsize=10)
-    axis.legend(fontsize=8)
-    return _save(figure, path)
-
-
-def _curves(trials: list[TrialRecord], metric: str, path: Path) -> Path:
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4.2))
-    for trial in trials[:TOP]:
-        axis.plot(range(1, len(trial.values) + 1), trial.values, label=trial.trial_id)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel(metric)
-    axis.set_title(f"learning curves of the top {min(TOP, len(trials))} trials", fontsize=10)
-    axis.legend(fontsize=8)
-    return _save(figure, path)
-
-
-def _img(path: Path | None) -> str:
-    if path is None or not path.is_file():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+def _pareto_section(pareto: dict[str, Any], trials: list[TrialRecord], out: Path) -> str:
+    names = [o["metric"] for o in pareto["objectives"]]
+    rows = []
+    for member in pareto["members"]:
+        spread = member.get("reseed")
+        cells = [f"{spread['mean'][n]:.4f} ± {spread['std'][n]:.4f}" if spread else
+                 f"{member[n]:.4f}" for n in names]
+        seeds = " ".join(map(str, spread["seeds"])) if spread else "-"
+        kept = "" if not spread else ("yes" if spread["survives"] else "no")
+        rows.append(f"<tr><td>{html.escape(member['trial_id'])}</td>"
+                    + "".join(f"<td>{c}</td>" for c in cells)
+                    + f"<td>{seeds}</td><td>{kept}</td></tr>")
+    reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    return (f"<h2>Pareto front: {len(rows)} trials, hypervolume {pareto['hypervolume']:.4f}</h2>"
+            f"<p>Full trials only; values at the last epoch; reference point (chance): "
+            f"{html.escape(reference)}. With reseeding: mean ± std over the seeds; "
+            f"'survives' = still non-dominated by the means.</p>"
+            f"<table><tr><th>trial</th>{head}<th>seeds</th><th>survives</th></tr>"
+            f"{''.join(rows)}</table>"
+            f"{image(front_with_spread(trials, pareto, out / 'pareto.png'))}"
+            f"{image(hypervolume_history(pareto, out / 'hypervolume.png'))}")
 
 
 def build_report(name: str, metric: str, trials: list[TrialRecord], out: Path, *,
-                 log_params: set[str], study: Any,
-                 analysis_folders: list[Path]) -> Path:
+                 log_params: set[str], study: Any, analysis_folders: list[Path],
+                 pareto: dict[str, Any] | None = None) -> Path:
     """Write out/report.html (+ PNGs); trials ranked best first. study: the search as an
-    optuna.Study (for parameter importances) or None."""
+    optuna.Study (Optuna's figures) or None; pareto: summary.json's section, or None."""
     out.mkdir(parents=True, exist_ok=True)
-    seg = np.array([_checkpoint_segregation(t.checkpoint) for t in trials])
-    importance, note = (None, "no Optuna study")
-    if study is not None:
-        importance, note = _importances(study, out / "importances.png")
-    rows = "".join(
-        f"<tr><td>{html.escape(t.trial_id)}</td><td>{t.best:.4f}</td><td>{s:.3f}</td>"
-        f"<td>{len(t.values)}</td><td>{html.escape(str(t.params))}</td></tr>"
-        for t, s in zip(trials, seg))
-    best_plots = "".join(f"<h3>{html.escape(f.name)}</h3>{_img(f / 'positions' / 'layers.png')}"
+    names = [o["metric"] for o in pareto["objectives"]] if pareto else [metric]
+    seg = np.array([checkpoint_segregation(t.checkpoint) for t in trials])
+    figures = study_figures(study, names) if study is not None else []
+    interactive = "".join(f"<h2>{html.escape(title)}</h2>{body}" for title, body in figures)
+    trade = "" if pareto else (f"<h2>{html.escape(metric)} vs segregation</h2>"
+                               f"{image(tradeoff(trials, seg, metric, out / 'tradeoff.png'))}")
+    best_plots = "".join(f"<h3>{html.escape(f.name)}</h3>{image(f / 'positions' / 'layers.png')}"
                          for f in analysis_folders)
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>spatialsearch report: {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} img{{max-width:100%}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}
-</style></head><body>
+th.sortable{{cursor:pointer;background:#f3f3f3}}</style>{plotly_script() if figures else ""}
+</head><body>
 <h1>Search {html.escape(name)}: {len(trials)} trials</h1>
-<h2>Trials</h2><table><tr><th>trial</th><th>{html.escape(metric)}</th><th>segregation</th>
-<th>epochs</th><th>parameters</th></tr>{rows}</table>
-<h2>Parameters vs {html.escape(metric)}</h2>
-{_img(_parallel(trials, metric, log_params, out / "parallel.png"))}
-<h2>Parameter importances</h2>{_img(importance)}<p>{html.escape(note)}</p>
-<h2>{html.escape(metric)} vs segregation</h2>
-{_img(_tradeoff(trials, seg, metric, out / "tradeoff.png"))}
-<h2>Learning curves</h2>{_img(_curves(trials, metric, out / "curves.png"))}
+{_pareto_section(pareto, trials, out) if pareto else ""}
+<h2>Trials</h2><p>Click a header to sort. {html.escape(metric)}: best over epochs;
+segregation: of the best checkpoint.</p>
+{trials_table(trials, seg, metric, names[1:])}
+{interactive}{trade}
+<h2>Learning curves</h2>{image(curves(trials[:TOP], metric, out / "curves.png"))}
 <h2>Best trials' neuron positions</h2>{best_plots or "<p>no trial analysed</p>"}
 </body></html>"""
     report = out / "report.html"

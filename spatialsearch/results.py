@@ -16,8 +16,8 @@ import numpy as np
 
 from spatialsearch import metrics as m
 from spatialsearch.mlflow_log import MlflowTrialLogger
+from spatialsearch.pareto import oriented, rank_order
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
-from spatialsearch.search.pareto import oriented, rank_order
 from spatialsearch.search_config import SearchConfig
 from spatialsearch.trainable import BEST_FILE
 
@@ -179,7 +179,8 @@ def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str,
 
     ranked = {r["trial_id"]: i for i, r in enumerate(summary["table"])}
     records = sorted(
-        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint)
+        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint, r.objectives,
+                     r.epochs)
          for r in rows if r.trial_id in ranked), key=lambda t: ranked[t.trial_id])
     if not records:
         return ""
@@ -187,8 +188,8 @@ def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str,
         path = build_report(
             config.name, config.metric, records, config.folder / "report",
             log_params={k for k, d in config.space if d.kind == "loguniform"},
-            study=study,
-            analysis_folders=[Path(p) for p in summary["analyzed"]])
+            study=study, analysis_folders=[Path(p) for p in summary["analyzed"]],
+            pareto=summary.get("pareto"))
     except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
         _logger.warning("search report failed: %s", error)
         return ""

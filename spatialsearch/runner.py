@@ -203,10 +203,12 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
             try:
                 with _tune_settings():
                     grid = tuner.fit()
+                searched = time.time() - started
             finally:
                 logger.close()  # every queued MLflow write is done before results are read
             rows = collect_rows(grid, config)
         summary, failed = _conclude(config, rows, logger, study_writer, quiet, started)
+        summary["search_seconds"] = round(searched, 2)  # the trials' wall time (Tune's fit)
     finally:
         study_writer.close()
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

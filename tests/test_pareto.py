@@ -8,10 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from spatialsearch.search.front import Candidate, TrialOutcome, pareto_front, rank_single
-from spatialsearch.search.moasha import continues, rung_epochs
-from spatialsearch.search.objectives import Objective
-from spatialsearch.search.pareto import (
+from spatialsearch.pareto import (
     crowding_distance,
     hypervolume,
     hypervolume_history,
@@ -20,6 +17,9 @@ from spatialsearch.search.pareto import (
     pareto_indices,
     rank_order,
 )
+from spatialsearch.search.front import Candidate, TrialOutcome, pareto_front, rank_single
+from spatialsearch.search.moasha import continues, rung_epochs
+from spatialsearch.search.objectives import Objective
 
 
 def _brute_fronts(points: np.ndarray) -> list[list[int]]:

@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from spatialsearch import metrics as m
+from spatialsearch.pareto import hypervolume, oriented, pareto_indices
 from spatialsearch.search.objectives import Objective
-from spatialsearch.search.pareto import hypervolume, oriented, pareto_indices
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from spatialsearch.search.pareto import oriented, rank_order
+from spatialsearch.pareto import oriented, rank_order
 
 
 def rung_epochs(max_t: int, grace_period: int, reduction_factor: int) -> tuple[int, ...]:

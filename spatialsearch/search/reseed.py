@@ -18,7 +18,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from spatialsearch.config import RunConfig
-from spatialsearch.search.pareto import oriented, pareto_indices
+from spatialsearch.pareto import oriented, pareto_indices
 from spatialsearch.search.tune_space import trial_constants, trial_folder
 from spatialsearch.search_config import SearchConfig
 
