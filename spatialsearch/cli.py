@@ -181,8 +181,15 @@ def command_search(args: argparse.Namespace) -> int:
         print(format_pareto(summary["pareto"]))
         print(f"pareto.csv: {config.folder / 'pareto.csv'}")
     elif best:
-        print(f"best trial {best['trial_id']}: {config.metric} = {best[config.metric]:.4f}; "
-              f"checkpoint {best['checkpoint']}")
+        se = best.get(m.VAL_ACCURACY_SE)
+        noise = (f" ± {se:.4f} (standard error; trials within it tie, the lowest validation "
+                 f"loss wins)" if config.metric == m.VAL_ACCURACY and se == se else "")
+        print(f"best trial {best['trial_id']}: {config.metric} = {best[config.metric]:.4f}"
+              f"{noise}; checkpoint {best['checkpoint']}")
+        if "reseed" in best:
+            spread = best["reseed"]
+            print(f"over seeds {spread['seeds']}: {config.metric} "
+                  f"{spread['mean'][config.metric]:.4f} ± {spread['std'][config.metric]:.4f}")
     print(f"{summary['trials']} trials, {summary['stopped_early']} stopped early by the "
           f"scheduler, {summary['errored']} failed; summary: {config.folder / 'summary.json'}")
     not_logged = summary["mlflow"]["not_logged"]

@@ -4,17 +4,16 @@ exit 2 and nothing written for what is not."""
 from __future__ import annotations
 
 import json
-import re
 
 import optuna
 import pytest
 import yaml
 
 from spatialsearch.cli import main
-from spatialsearch.errors import ConfigError
 from spatialsearch.search.objectives import Objective
 from spatialsearch.search.tune_space import DefineByRun, param_space, scheduler, searcher
 from spatialsearch.search_config import search_config_from_dict
+from tests.refusals import assert_refused
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
 
@@ -87,16 +86,7 @@ BAD = [
 @pytest.mark.parametrize("doc,message", BAD, ids=[m[:50] for _, m in BAD])
 def test_bad_objectives_and_conditions_one_line_exit_2_nothing_written(tmp_path, capsys, doc,
                                                                        message):
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(doc))
-    out = tmp_path / "out"
-    assert main(["search", str(space), "--output", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert re.search(message, err), err
-    assert not out.exists()
-    with pytest.raises(ConfigError, match=message):
-        search_config_from_dict(doc)
+    assert_refused(tmp_path, capsys, doc, message)
 
 
 CONDITIONAL = _doc(fixed={"epochs": 2}, space={

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from spatialsearch.cli import main
-from spatialsearch.errors import ConfigError
-from spatialsearch.search_config import search_config_from_dict
+from tests.refusals import assert_refused
 
 GOOD = {
     "name": "t", "num_samples": 2, "fixed": {"layers": [4], "epochs": 2},
@@ -71,18 +70,7 @@ BAD = [
 
 @pytest.mark.parametrize("doc,message", BAD, ids=[m[:40] for _, m in BAD])
 def test_bad_space_is_one_message_exit_2_and_nothing_created(tmp_path, capsys, doc, message):
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(doc))
-    out = tmp_path / "out"
-    assert main(["search", str(space), "--output", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    import re
-
-    assert re.search(message, err), err
-    assert not out.exists()
-    with pytest.raises(ConfigError, match=message):
-        search_config_from_dict(doc)
+    assert_refused(tmp_path, capsys, doc, message)
 
 
 def test_not_yaml_and_not_a_mapping(tmp_path, capsys):

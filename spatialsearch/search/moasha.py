@@ -18,13 +18,13 @@ decision. NaN ranks last (pareto.oriented).
 from __future__ import annotations
 
 import math
-import pickle
 from typing import Any, Sequence
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from spatialsearch.pareto import oriented, rank_order
+from spatialsearch.search.saved_state import SavedAttributes
 
 
 def rung_epochs(max_t: int, grace_period: int, reduction_factor: int) -> tuple[int, ...]:
@@ -41,7 +41,7 @@ def continues(recorded: np.ndarray, reduction_factor: int) -> bool:
     return position < math.ceil(len(recorded) / reduction_factor)
 
 
-class MultiObjectiveASHA(FIFOScheduler):
+class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
     """Ray Tune scheduler: CONTINUE or STOP at each rung by multi-objective rank.
 
     Args:
@@ -86,11 +86,3 @@ class MultiObjectiveASHA(FIFOScheduler):
     def debug_string(self) -> str:
         sizes = ", ".join(f"{epoch}: {len(r)}" for epoch, r in self.rungs.items())
         return f"MO-ASHA on {', '.join(self.metrics)}: {self.stopped} stopped; rungs {sizes}"
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))

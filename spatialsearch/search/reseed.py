@@ -9,7 +9,6 @@ noise, not a result.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -19,13 +18,14 @@ from ray.tune.search import Searcher
 
 from spatialsearch.config import RunConfig
 from spatialsearch.pareto import oriented, pareto_indices
+from spatialsearch.search.saved_state import SavedAttributes
 from spatialsearch.search.tune_space import trial_constants, trial_folder
 from spatialsearch.search_config import SearchConfig
 
 RESEED_TAG = "spatialsearch.reseed_of"
 
 
-class ListedConfigs(Searcher):
+class ListedConfigs(SavedAttributes, Searcher):
     """A searcher that hands out the given configs in order, then FINISHED."""
 
     def __init__(self, configs: Sequence[dict[str, Any]]) -> None:
@@ -42,14 +42,6 @@ class ListedConfigs(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         """Nothing to learn: the configs are fixed."""
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))
 
 
 @dataclass(frozen=True)
