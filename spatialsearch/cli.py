@@ -216,11 +216,13 @@ def command_sync(args: argparse.Namespace) -> int:
 
 def _describe(config: Any) -> dict[str, Any]:
     return {
-        "name": config.name, "folder": str(config.folder), "metric": config.metric,
-        "mode": config.mode, "trials": config.total_trials,
+        "name": config.name, "folder": str(config.folder),
+        "objectives": [{"metric": o.metric, "mode": o.mode} for o in config.objectives],
+        "trials": config.total_trials, "reseed": config.reseed,
         "scheduler": config.scheduler.__dict__, "search": config.search.__dict__,
         "resources": config.resources.__dict__, "fixed": dict(config.fixed),
-        "space": {k: {d.kind: list(d.values)} for k, d in config.space},
+        "space": {k: {d.kind: list(d.values), **({"when": dict(d.when)} if d.when else {})}
+                  for k, d in config.space},
         "trial defaults": config.base_config.to_flat_dict(),
     }
 

@@ -18,18 +18,3 @@ def ray_session():
              log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
-
-
-def ray_sessions() -> set[str]:
-    """Names of the Ray session folders under /tmp/ray (one per local cluster started)."""
-    from pathlib import Path
-
-    return {p.name for p in Path("/tmp/ray").glob("session_2*")}
-
-
-def kill_ray_sessions(names: set[str]) -> None:
-    """SIGKILL every process of those Ray sessions: what a killed driver leaves behind."""
-    import subprocess
-
-    for name in names:
-        subprocess.run(["pkill", "-9", "-f", name], check=False)

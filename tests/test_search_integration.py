@@ -20,10 +20,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from spatialsearch.errors import ConfigError
-from tests.conftest import kill_ray_sessions, ray_sessions
 from spatialsearch.mlflow_log import PARENT_TAG, TRIAL_TAG
 from spatialsearch.runner import run_search, tracking_uri
 from spatialsearch.search_config import search_config_from_dict
+from tests.processes import kill_tree
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,7 +195,6 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
                  fixed={"layers": [32, 32], "epochs": 15, "batch": 16})
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
-    before = ray_sessions()
     driver = _driver(space)
     uri = f"sqlite:///{tmp_path / 'it' / 'mlflow.db'}"
     deadline = time.time() + 240
@@ -214,9 +213,8 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
                 break
     assert driver.poll() is None, driver.stdout.read()
     assert 2 <= finished < 6
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver dies mid-search ...
+    kill_tree(driver.pid)  # the driver dies mid-search, and so does the local Ray it started
     driver.wait()
-    kill_ray_sessions(ray_sessions() - before)  # ... and so does the local Ray it started
     resumed = _driver(space, "--resume")
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
@@ -231,14 +229,20 @@ def test_sigkill_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
 
 def test_search_on_a_cluster_started_with_ray_start(tmp_path):
     port = _free_port()
-    before = ray_sessions()
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    started = subprocess.run(
-        [ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-         "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
-         "--disable-usage-stats"], capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
+    # --block: the cluster's processes stay children of this one, which the test owns
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port",
+         str(port), "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
+         "--disable-usage-stats"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
     try:
+        said = []
+        for line in head.stdout:  # ready when it says so
+            said.append(line)
+            if "Ray runtime started" in line:
+                break
+        assert head.poll() is None, "".join(said)
         space = tmp_path / "space.yaml"
         space.write_text(yaml.safe_dump(_space(tmp_path, num_samples=2)))
         driver = _driver(space, "--address", f"127.0.0.1:{port}")
@@ -248,8 +252,8 @@ def test_search_on_a_cluster_started_with_ray_start(tmp_path):
         assert summary["trials"] == 2 and summary["errored"] == 0
     finally:
         # stop only this cluster's processes (`ray stop` would stop every Ray on the machine)
-        subprocess.run(["pkill", "-9", "-f", f"127.0.0.1:{port}"], check=False)
-        kill_ray_sessions(ray_sessions() - before)
+        kill_tree(head.pid)
+        head.wait()
         Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)
 
 
@@ -297,7 +301,6 @@ def test_mlflow_server_killed_mid_search_then_sync_mlflow(tmp_path):
                  fixed={"layers": [32, 32], "epochs": 15, "batch": 16})
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
-    before = ray_sessions()
     driver = _driver(space, "--tracking-uri", uri)
     try:
         deadline = time.time() + 180
@@ -313,7 +316,7 @@ def test_mlflow_server_killed_mid_search_then_sync_mlflow(tmp_path):
         server.wait()
         output, _ = driver.communicate(timeout=400)
     finally:
-        kill_ray_sessions(ray_sessions() - before)
+        kill_tree(driver.pid)  # what the driver's Ray left behind, if anything
     assert driver.returncode == 0, output
     assert "re-log them with: spatialsearch sync-mlflow" in output
     summary = json.loads((tmp_path / "it" / "summary.json").read_text())
@@ -358,7 +361,6 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
                  fixed={"layers": [64, 64], "epochs": 40, "batch": 16})
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(doc))
-    before = ray_sessions()
     driver = _driver(space, quiet=False)  # not quiet: it prints the dashboard's URL
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(driver.stdout), daemon=True).start()
@@ -391,9 +393,8 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
                 urllib.request.urlopen(f"{url}/api/v0/actors", timeout=10)
             assert refused.value.code == 401
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
+        kill_tree(driver.pid)
         driver.wait()
-        kill_ray_sessions(ray_sessions() - before)
 
 
 def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
