@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import record, table  # noqa: E402
+from spatialsearch.search.config import search_config_from_dict  # noqa: E402
 from spatialsearch.search.front import TrialOutcome, pareto_front  # noqa: E402
 from spatialsearch.search.objectives import Objective  # noqa: E402
-from spatialsearch.search_config import search_config_from_dict  # noqa: E402
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
 SPACE = {"proximity": {"loguniform": [0.01, 10]}, "transport": {"loguniform": [0.1, 100]},
@@ -80,7 +80,7 @@ def outcomes(experiment: Path, epochs: int) -> list[TrialOutcome]:
 
 
 def run_one(doc: dict) -> dict:
-    from spatialsearch.runner import run_search
+    from spatialsearch.search.runner import run_search
 
     config = search_config_from_dict(doc)
     started = time.time()
@@ -89,9 +89,9 @@ def run_one(doc: dict) -> dict:
     found = outcomes(config.folder / "ray" / config.name, config.epochs)
     front = pareto_front((Objective(**BOTH[0]), Objective(**BOTH[1])), found,
                          labels=data.labels, num_tasks=data.num_tasks, started_at=started)
-    return {"wall": summary["search_seconds"], "hypervolume": front.hypervolume,
+    return {"wall": summary.search_seconds, "hypervolume": front.hypervolume,
             "history": front.history, "full": sum(o.full for o in found),
-            "trials": summary["trials"]}
+            "trials": summary.trials}
 
 
 def reach_seconds(history: tuple, target: float) -> float | None:

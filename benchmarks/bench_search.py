@@ -7,7 +7,7 @@ efficiency = (sum over trials of their own seconds / concurrent slots) / wall se
 search, a trial's own seconds being Ray's time_total_s: the time its trainable ran (data,
 training, evaluation, checkpoints). What is left is what the search machinery costs: starting
 workers, scheduling, logging. The table also shows the pure training seconds (epoch_seconds).
-Ours: spatialsearch.runner.run_search (reused actors, several epochs per actor call,
+Ours: spatialsearch.search.runner.run_search (reused actors, several epochs per actor call,
 driver-side batched MLflow logging, optuna.db written beside the report).
 Stock: the same Tuner (trainable, space, Optuna with the same seed, ASHA) with a fresh worker
 per trial (reuse_actors=False) and ray.air.integrations.mlflow.MLflowLoggerCallback, as Ray's
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch import metrics as m  # noqa: E402
 from spatialsearch.cli import load_config_file  # noqa: E402
-from spatialsearch.search_config import search_config_from_dict  # noqa: E402
+from spatialsearch.search.config import search_config_from_dict  # noqa: E402
 
 
 def _trial_seconds(grid) -> tuple[float, float]:
@@ -49,9 +49,10 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     from spatialsearch.search import tune_space
-    from spatialsearch.trainable import train_trial
+    from spatialsearch.search.trainable import train_trial
 
-    trainable = tune.with_resources(train_trial, {"cpu": config.resources.cpu})
+    plain = tune.with_parameters(train_trial, plan=tune_space.trial_plan(config))
+    trainable = tune.with_resources(plain, {"cpu": config.resources.cpu})
     tuner = tune.Tuner(
         trainable, param_space=tune_space.param_space(config),
         tune_config=tune.TuneConfig(
@@ -67,26 +68,24 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
     return time.perf_counter() - started, _trial_seconds(grid), len(grid)
 
 
+def _recorded_seconds(experiment: Path) -> tuple[float, float]:
+    """(trials' own seconds, of which training) from each trial's result.json."""
+    from spatialsearch.search.ray_folder import recorded_trials
+
+    own = training = 0.0
+    for trial in recorded_trials(experiment):
+        training += sum(float(r.get(m.EPOCH_SECONDS, 0.0)) for r in trial.results)
+        own += max(float(r.get("time_total_s", 0.0)) for r in trial.results)
+    return own, training
+
+
 def ours(config) -> tuple[float, tuple[float, float], int]:
-    from spatialsearch.runner import run_search
+    from spatialsearch.search.runner import run_search
 
-    captured = {}
-    import spatialsearch.runner as runner_module
-
-    original = runner_module.collect_rows
-
-    def keep_grid(grid, cfg):
-        captured["grid"] = grid
-        return original(grid, cfg)
-
-    runner_module.collect_rows = keep_grid  # read the ResultGrid without changing the runner
-    try:
-        started = time.perf_counter()
-        summary = run_search(config, quiet=True)
-        wall = time.perf_counter() - started
-    finally:
-        runner_module.collect_rows = original
-    return wall, _trial_seconds(captured["grid"]), summary["trials"]
+    started = time.perf_counter()
+    summary = run_search(config, quiet=True)
+    wall = time.perf_counter() - started
+    return wall, _recorded_seconds(config.folder / "ray" / config.name), summary.trials
 
 
 def main() -> list[list[str]]:

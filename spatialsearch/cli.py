@@ -157,7 +157,7 @@ def _apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
 
 
 def command_search(args: argparse.Namespace) -> int:
-    from spatialsearch.search_config import search_config_from_dict, with_overrides
+    from spatialsearch.search.config import search_config_from_dict, with_overrides
 
     text_path = Path(args.space)
     raw = load_config_file(args.space, key="search space")
@@ -169,16 +169,16 @@ def command_search(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0
-    from spatialsearch.results import format_table
-    from spatialsearch.runner import run_search
+    from spatialsearch.search.results import format_table
+    from spatialsearch.search.runner import run_search
 
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))
-    best = summary["best"]
-    if "pareto" in summary:
+    best = summary.best
+    if summary.pareto is not None:
         from spatialsearch.search.answer import format_pareto
 
-        print(format_pareto(summary["pareto"]))
+        print(format_pareto(summary.pareto))
         print(f"pareto.csv: {config.folder / 'pareto.csv'}")
     elif best:
         se = best.get(m.VAL_ACCURACY_SE)
@@ -190,23 +190,23 @@ def command_search(args: argparse.Namespace) -> int:
             spread = best["reseed"]
             print(f"over seeds {spread['seeds']}: {config.metric} "
                   f"{spread['mean'][config.metric]:.4f} ± {spread['std'][config.metric]:.4f}")
-    print(f"{summary['trials']} trials, {summary['stopped_early']} stopped early by the "
-          f"scheduler, {summary['errored']} failed; summary: {config.folder / 'summary.json'}")
-    not_logged = summary["mlflow"]["not_logged"]
+    print(f"{summary.trials} trials, {summary.stopped_early} stopped early by the "
+          f"scheduler, {summary.errored} failed; summary: {config.folder / 'summary.json'}")
+    not_logged = summary.mlflow["not_logged"]
     if not_logged:
         print(f"MLflow: {len(not_logged)} writes failed (first: {not_logged[0]}); results are "
               f"safe in {config.folder}; re-log them with: spatialsearch sync-mlflow "
               f"{config.folder}")
-    uri = summary["mlflow"]["tracking_uri"]
+    uri = summary.mlflow["tracking_uri"]
     if uri.startswith("sqlite:"):
         print(f"browse: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
     else:
         print(f"browse: {uri} (experiment {config.experiment!r})")
-    return 0 if not summary["errored"] else 1
+    return 0 if not summary.errored else 1
 
 
 def command_sync(args: argparse.Namespace) -> int:
-    from spatialsearch.runner import sync_search
+    from spatialsearch.search.runner import sync_search
 
     result = sync_search(Path(args.folder), args.tracking_uri)
     print(f"synced {result['trials']} trials to {result['tracking_uri']}; "

@@ -12,10 +12,11 @@ from analysis.analyze import analyze
 from analysis.context import open_checkpoint
 from analysis.record import load_recording, record, save_recording
 from analysis.score import score
-from analysis.split import METHODS, apply_masks, split
+from analysis.split import METHODS, split
 from spatialsearch.checkpoint import save_checkpoint
 from spatialsearch.cli import main
 from spatialsearch.config import trial_config_from_dict
+from spatialsearch.data.idx import DEBIAN_FASHION_MNIST
 from spatialsearch.errors import CheckpointError
 from spatialsearch.train import Trainer
 
@@ -183,8 +184,11 @@ def test_bad_analysis_input_is_one_message_exit_2_nothing_written(bad_inputs, tm
     assert not out.exists()
 
 
-def _train(seed: int, alpha: float, beta: float):
-    config = trial_config_from_dict({**REFERENCE, "proximity": alpha, "transport": beta,
+FASHION = {**REFERENCE, "datasets": ["FashionMNIST"], "train_samples": 6000, "epochs": 20}
+
+
+def _train(reference: dict, seed: int, alpha: float, beta: float):
+    config = trial_config_from_dict({**reference, "proximity": alpha, "transport": beta,
                                      "seed": seed})
     trainer = Trainer(config)
     for _ in range(config.run.epochs):
@@ -192,14 +196,14 @@ def _train(seed: int, alpha: float, beta: float):
     return trainer
 
 
-@pytest.mark.slow
-def test_the_papers_effect_on_digits(tmp_path):
-    """SPEC section 4 reference setting, 3 seeds: costs make positions predict tasks."""
+def _papers_effect(tmp_path, reference: dict) -> dict[str, list[dict]]:
+    """Per setting (costs: alpha 1, beta 10; none: 0, 0), seeds 1-3: segregation, accuracy,
+    each task's own accuracy, and the greedy and task-free positions splits' scores."""
     results = {}
     for label, alpha, beta in (("costs", 1.0, 10.0), ("none", 0.0, 0.0)):
         rows = []
         for seed in (1, 2, 3):
-            trainer = _train(seed, alpha, beta)
+            trainer = _train(reference, seed, alpha, beta)
             path = tmp_path / f"{label}{seed}.pt"
             best = trainer.best_model()
             save_checkpoint(path, best, trainer.config, trainer.epoch, trainer.best_metrics)
@@ -212,8 +216,22 @@ def test_the_papers_effect_on_digits(tmp_path):
                                  for t in range(2)],
                          "greedy": greedy, "positions": positions})
         results[label] = rows
+    print(json.dumps({k: [(round(r["accuracy"], 3), round(r["segregation"], 3)) for r in v]
+                      for k, v in results.items()}))
+    return results
+
+
+def _positions_gap(results: dict[str, list[dict]]) -> dict[str, float]:
+    """Mean over seeds of the task-free positions split's diagonal - off-diagonal."""
+    return {k: float(np.mean([r["positions"].diagonal - r["positions"].off_diagonal
+                              for r in v])) for k, v in results.items()}
+
+
+@pytest.mark.slow
+def test_the_papers_effect_on_digits(tmp_path):
+    """SPEC section 4 reference setting, 3 seeds: costs make positions predict tasks."""
+    results = _papers_effect(tmp_path, REFERENCE)
     seg = {k: np.mean([r["segregation"] for r in v]) for k, v in results.items()}
-    print(json.dumps({k: [round(r["segregation"], 3) for r in v] for k, v in results.items()}))
     assert seg["costs"] >= seg["none"] + 0.2, seg
     for row in results["costs"]:
         assert row["accuracy"] >= 0.95
@@ -221,10 +239,31 @@ def test_the_papers_effect_on_digits(tmp_path):
         for t in range(2):  # each subnetwork keeps >= 90% of its own task's accuracy ...
             assert matrix[t, t] >= 0.9 * row["own"][t]
         assert row["greedy"].off_diagonal <= 0.5  # ... and the other task's drops clearly
-    gap = {k: np.mean([r["positions"].diagonal - r["positions"].off_diagonal for r in v])
-           for k, v in results.items()}
+    gap = _positions_gap(results)
     print(json.dumps({"positions_gap": gap}))
     assert gap["costs"] >= 0.3 and gap["costs"] >= gap["none"] + 0.2, gap
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed (make test "
+                           "installs it as root)")
+def test_the_papers_effect_on_real_fashion_mnist(tmp_path):
+    """The same two settings on real Fashion-MNIST (a seeded 6,000-image subset, 20 epochs).
+    Measured (seeds 1-3): segregation 0.84-0.94 with the costs vs 0.47-0.50 without, accuracy
+    0.83-0.90 vs 0.89-0.92, positions-split gap 0.40 vs 0.22."""
+    results = _papers_effect(tmp_path, FASHION)
+    seg = {k: np.mean([r["segregation"] for r in v]) for k, v in results.items()}
+    accuracy = {k: np.mean([r["accuracy"] for r in v]) for k, v in results.items()}
+    assert seg["costs"] >= seg["none"] + 0.3, seg
+    assert accuracy["costs"] >= accuracy["none"] - 0.06, accuracy  # the costs cost little
+    for row in results["costs"]:
+        assert row["accuracy"] >= 0.8  # chance: 0.2
+        for t in range(2):  # each subnetwork keeps >= 90% of its own task's accuracy ...
+            assert row["greedy"].matrix[t, t] >= 0.9 * row["own"][t]
+        assert row["greedy"].off_diagonal <= 0.3  # ... and the other task's drops to ~chance
+    gap = _positions_gap(results)
+    assert gap["costs"] >= 0.3 and gap["costs"] >= gap["none"] + 0.1, gap
 
 
 @pytest.mark.parametrize("seed", range(4))

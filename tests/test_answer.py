@@ -8,12 +8,12 @@ import math
 
 import pytest
 
-from spatialsearch.results import TrialRow
+from spatialsearch.search.results import TrialRow
 from spatialsearch.search.answer import format_pareto, front_summary, write_pareto_csv
 from spatialsearch.search.front import TrialOutcome, pareto_front
 from spatialsearch.search.reseed import Spread, reseed_configs, spreads
-from spatialsearch.search_config import search_config_from_dict
-from spatialsearch.study import build_study, study_record
+from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.study import build_study, study_record
 
 CONFIG = search_config_from_dict({
     "name": "mo", "reseed": 2, "fixed": {"epochs": 4, "seed": 7},

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from spatialsearch.config import FLAT_KEYS
-from spatialsearch.search_config import _TOP_KEYS
+from spatialsearch.search.config import _TOP_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""The default SQLite store starts as a copy of an empty store built once (mlflow_log)."""
+"""The default SQLite store starts as a copy of an empty store built once (search.mlflow_store)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from spatialsearch.mlflow_log import connect, seed_sqlite_store
+from spatialsearch.search.mlflow_store import connect, seed_sqlite_store
 
 
 def _tables(path) -> set[str]:

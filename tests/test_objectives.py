@@ -12,7 +12,7 @@ import yaml
 from spatialsearch.cli import main
 from spatialsearch.search.objectives import Objective
 from spatialsearch.search.tune_space import DefineByRun, param_space, scheduler, searcher
-from spatialsearch.search_config import search_config_from_dict
+from spatialsearch.search.config import search_config_from_dict
 from tests.refusals import assert_refused
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]

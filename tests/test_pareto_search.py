@@ -11,10 +11,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from spatialsearch.runner import run_search, tracking_uri
 from spatialsearch.search.answer import HYPERVOLUME, PARETO_TAG
+from spatialsearch.search.config import search_config_from_dict
 from spatialsearch.search.reseed import RESEED_TAG
-from spatialsearch.search_config import search_config_from_dict
+from spatialsearch.search.runner import run_search, tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,9 @@ def test_pareto_search_with_reseeding(ray_session, tmp_path):
                   "proximity": {"loguniform": [0.01, 10]}}})
     summary = run_search(config, quiet=True)
     folder = tmp_path / "mo"
-    pareto = summary["pareto"]
+    pareto = summary.pareto
     members = [m["trial_id"] for m in pareto["members"]]
-    full = [r for r in summary["table"] if r["epochs"] == 4]
+    full = [r for r in summary.table if r["epochs"] == 4]
     assert members and set(members) <= {r["trial_id"] for r in full}
     assert pareto["reference_point"] == {"val_accuracy": 0.2, "segregation": 0.5}
     assert len(pareto["history"]) == len(full)
@@ -60,7 +60,7 @@ def test_pareto_search_with_reseeding(ray_session, tmp_path):
     tagged = {r.data.tags["spatialsearch.trial_id"] for r in trials
               if r.data.tags.get(PARETO_TAG) == "true"}
     assert tagged == set(members)
-    parent = summary["mlflow"]["parent_run_id"]
+    parent = summary.mlflow["parent_run_id"]
     history = client.get_metric_history(parent, HYPERVOLUME)
     assert sorted(m.step for m in history) == list(range(1, len(full) + 1))
     # segregation is measured at the checkpointed epochs: the rungs (1, 2) and the last
@@ -72,7 +72,7 @@ def test_pareto_search_with_reseeding(ray_session, tmp_path):
     study = optuna.load_study(study_name="mo", storage=f"sqlite:///{folder / 'optuna.db'}")
     assert study.metric_names == ["val_accuracy", "segregation"]
     states = [t.state for t in study.trials]
-    assert states.count(TrialState.PRUNED) == summary["stopped_early"] > 0
+    assert states.count(TrialState.PRUNED) == summary.stopped_early > 0
     measured = [m["trial_id"] for m in pareto["members"] if m["segregation"] == m["segregation"]]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.FAIL) == len(full)
     assert {t.user_attrs["trial_id"] for t in study.best_trials} == set(measured)

@@ -10,7 +10,7 @@ from ray.tune.search.optuna import OptunaSearch
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.ray_compat import PruneAwareOptunaSearch, check_ray_version
 from spatialsearch.search.tune_space import DefineByRun
-from spatialsearch.search_config import search_config_from_dict
+from spatialsearch.search.config import search_config_from_dict
 
 CONFIG = search_config_from_dict({"fixed": {"epochs": 10},
                                   "space": {"lr": {"loguniform": [0.001, 0.1]}}})

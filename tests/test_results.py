@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from spatialsearch.results import format_table
+from spatialsearch.search.results import format_table
+from spatialsearch.search.summary import SearchSummary
 
 
-def _summary(trials: int) -> dict:
+def _summary(trials: int) -> SearchSummary:
     table = [{"trial_id": f"t{i:03d}", "params": {"lr": 0.01 * (i + 1), "norm": "l1"},
               "best_metric": 1 - i / 1000, "epochs": 50 - i % 3} for i in range(trials)]
-    return {"metric": "val_accuracy", "table": table}
+    return SearchSummary(search="s", metric="val_accuracy", mode="max", objectives=[],
+                         trials=trials, errored=0, stopped_early=0, best=None, table=table,
+                         mlflow={})
 
 
 def test_table_shows_the_best_trials_then_how_many_more_results_csv_holds():
@@ -21,4 +24,4 @@ def test_table_shows_the_best_trials_then_how_many_more_results_csv_holds():
 
 def test_a_small_search_is_shown_whole_and_an_empty_one_says_so():
     assert len(format_table(_summary(3)).splitlines()) == 4
-    assert format_table({"metric": "val_accuracy", "table": []}) == "no trial finished"
+    assert format_table(_summary(0)) == "no trial finished"

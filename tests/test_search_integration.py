@@ -20,9 +20,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.mlflow_log import PARENT_TAG, TRIAL_TAG
-from spatialsearch.runner import run_search, tracking_uri
-from spatialsearch.search_config import search_config_from_dict
+from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.runner import run_search, search_trainable, tracking_uri
+from spatialsearch.search.tracking import PARENT_TAG, TRIAL_TAG
+from spatialsearch.search.trainable import train_trial
 from tests.processes import kill_tree
 
 pytestmark = pytest.mark.slow
@@ -81,14 +82,14 @@ def _check_store(client: MlflowClient, experiment: str, trials: int, epochs: int
 def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, tmp_path):
     config = search_config_from_dict(_space(tmp_path))
     summary = run_search(config, quiet=True)
-    assert summary["trials"] == 6 and summary["errored"] == 0
-    assert summary["stopped_early"] >= 1  # ASHA cut some trials before 4 epochs
-    best = Path(summary["best"]["checkpoint"])
+    assert summary.trials == 6 and summary.errored == 0
+    assert summary.stopped_early >= 1  # ASHA cut some trials before 4 epochs
+    best = Path(summary.best["checkpoint"])
     assert best == tmp_path / "it" / "best" / "best.pt" and best.is_file()
     from spatialsearch.checkpoint import load_checkpoint
 
     assert load_checkpoint(best).metrics["val_accuracy"] == pytest.approx(
-        summary["best"]["val_accuracy"])
+        summary.best["val_accuracy"])
     assert (tmp_path / "it" / "results.csv").read_text().count("\n") == 7
     # checkpoints at ASHA's rungs (1, 2, 4 here) and each trial's last epoch, not every epoch
     for folder in (tmp_path / "it" / "ray" / "it").glob("trial_*"):
@@ -100,28 +101,31 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
     client = MlflowClient(tracking_uri(config))
     _check_store(client, "spatialsearch", 6, 4)
     # analyze: 1 (default): the best trial's analysis folder, also as artifacts of its run
-    assert summary["analyzed"] == [str(tmp_path / "it" / "analysis" / summary["best"]["trial_id"])]
-    assert (Path(summary["analyzed"][0]) / "positions" / "layers.png").is_file()
+    assert summary.analyzed == [str(tmp_path / "it" / "analysis" / summary.best["trial_id"])]
+    assert (Path(summary.analyzed[0]) / "positions" / "layers.png").is_file()
     _, children = _children(client, "spatialsearch")
-    best_run = next(c for c in children if c.data.tags[TRIAL_TAG] == summary["best"]["trial_id"])
+    best_run = next(c for c in children if c.data.tags[TRIAL_TAG] == summary.best["trial_id"])
     names = {a.path for a in client.list_artifacts(best_run.info.run_id, "analysis")}
     assert {"analysis/analysis.json", "analysis/positions", "analysis/score_greedy.png"} <= names
     # the Optuna study of the search, for optuna-dashboard
     import optuna
 
-    study = optuna.load_study(study_name="it", storage=f"sqlite:///{tmp_path / 'it' / 'optuna.db'}")
+    study = optuna.load_study(study_name="it",
+                              storage=f"sqlite:///{tmp_path / 'it' / 'optuna.db'}")
     assert len(study.trials) == 6
     assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
     # the search report: one HTML page with its figures inlined, also on the parent run
-    report = Path(summary["report"])
+    report = Path(summary.report)
     page = report.read_text()
     for section in ("Parameters vs val_accuracy", "Parameter importances",
                     "val_accuracy vs segregation", "Learning curves", "neuron positions"):
         assert section in page
-    assert page.count("data:image/png;base64,") >= 4
+    assert page.count("data:image/png;base64,") >= 3  # trade-off, curves, positions
+    assert page.count("Plotly.newPlot") >= 2  # Optuna's parallel coordinates, importances
+    assert 'onclick="sortTable(this)"' in page
     parents, _ = _children(client, "spatialsearch")
     names = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
-    assert {"report/report.html", "report/tradeoff.png", "report/parallel.png"} <= names
+    assert {"report/report.html", "report/tradeoff.png", "report/curves.png"} <= names
     # artifacts of the default store live in the search folder, not in ./mlruns
     assert list((tmp_path / "it" / "mlartifacts").rglob("best.pt"))
     assert not (Path.cwd() / "mlruns").exists()
@@ -167,7 +171,7 @@ def test_search_logs_to_a_real_mlflow_server(ray_session, tmp_path, mlflow_serve
     config = search_config_from_dict(_space(tmp_path, num_samples=3, tracking_uri=mlflow_server,
                                             experiment="served"))
     summary = run_search(config, quiet=True)
-    assert summary["mlflow"]["not_logged"] == []
+    assert summary.mlflow["not_logged"] == []
     assert not (tmp_path / "it" / "mlflow.db").exists()
     _check_store(MlflowClient(mlflow_server), "served", 3, 4)
 
@@ -263,8 +267,8 @@ def test_diverging_trial_fails_with_its_reason_and_the_search_goes_on(ray_sessio
                  fixed={"layers": [8], "epochs": 2, "optimizer": "SGD", "lr": 0.001},
                  space={"transport": {"grid": [1e30, 0.0]}})
     summary = run_search(search_config_from_dict(doc), quiet=True)
-    assert summary["trials"] == 2 and summary["errored"] == 1
-    assert len(summary["table"]) == 1 and summary["table"][0]["epochs"] == 2
+    assert summary.trials == 2 and summary.errored == 1
+    assert len(summary.table) == 1 and summary.table[0]["epochs"] == 2
     client = MlflowClient(tracking_uri(search_config_from_dict(doc)))
     _, children = _children(client, "spatialsearch")
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
@@ -272,17 +276,30 @@ def test_diverging_trial_fails_with_its_reason_and_the_search_goes_on(ray_sessio
     assert "training loss is" in failed.data.tags["spatialsearch.failure"]
 
 
-def test_a_dying_worker_is_retried_from_its_checkpoint(tmp_path):
-    doc = _space(tmp_path, num_samples=2, max_failures=1, scheduler={"type": "fifo"},
-                 fixed={"layers": [8], "epochs": 4}, checkpoint_every=1)
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(doc))
-    env = {**os.environ, "SPATIALSEARCH_CRASH_AT_EPOCH": "2"}  # after epoch 1's checkpoint
-    driver = subprocess.run([sys.executable, str(ROOT / "run_search.py"), str(space), "--quiet"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert driver.returncode == 0, driver.stdout + driver.stderr
-    summary = json.loads((tmp_path / "it" / "summary.json").read_text())
-    assert summary["errored"] == 0 and all(r["epochs"] == 4 for r in summary["table"])
+def dies_at_epoch_2_on_first_attempt(config, plan):
+    """A test-side wrapper of train_trial: its worker SIGKILLs itself when epoch 2 reports,
+    unless the trial was restored from a checkpoint (the retry runs on)."""
+    from ray import tune
+
+    if tune.get_checkpoint() is None:
+        report = tune.report
+
+        def report_or_die(metrics, *args, **kwargs):
+            if metrics.get("epoch") == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            report(metrics, *args, **kwargs)
+
+        tune.report = report_or_die  # this worker dies with it
+    train_trial(config, plan)
+
+
+def test_a_dying_worker_is_retried_from_its_checkpoint(ray_session, tmp_path):
+    config = search_config_from_dict(_space(
+        tmp_path, num_samples=2, max_failures=1, scheduler={"type": "fifo"},
+        fixed={"layers": [8], "epochs": 4}, checkpoint_every=1))
+    summary = run_search(config, quiet=True,
+                         trainable=search_trainable(config, dies_at_epoch_2_on_first_attempt))
+    assert summary.errored == 0 and all(r["epochs"] == 4 for r in summary.table)
     client = MlflowClient(f"sqlite:///{tmp_path / 'it' / 'mlflow.db'}")
     _, children = _children(client, "spatialsearch")
     assert len(children) == 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from spatialsearch.search_config import search_config_from_dict
-from spatialsearch.study import STUDY_FILE, StudyWriter, build_study, study_record
+from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.study import STUDY_FILE, StudyWriter, build_study, study_record
 
 
 def _config(tmp_path):

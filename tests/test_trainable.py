@@ -1,4 +1,5 @@
-"""SpatialTrainable on a real local Ray: several epochs per round trip, checkpoints alone."""
+"""The search's trainable on a real local Ray: several epochs per round trip, checkpoints
+alone (ray_compat.buffered_trainable), and the plan's checkpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ray import tune
 
-from spatialsearch.trainable import SpatialTrainable
+from spatialsearch.search.trainable import TrialPlan, spatial_trainable
 
 
 class _Arrivals(tune.Callback):
@@ -27,12 +28,12 @@ class _Arrivals(tune.Callback):
 
 def test_epochs_arrive_in_groups_and_every_checkpoint_on_its_own(ray_session, tmp_path,
                                                                    monkeypatch):
-    monkeypatch.setenv("TUNE_RESULT_BUFFER_LENGTH", "2")  # what runner._tune_settings sets
+    monkeypatch.setenv("TUNE_RESULT_BUFFER_LENGTH", "2")  # what session.TUNE_SETTINGS sets
     arrivals = _Arrivals()
-    config = {"datasets": ["digits"], "layers": [8], "epochs": 7, "batch": 256,
-              "__checkpoint_every": 3}
+    config = {"datasets": ["digits"], "layers": [8], "epochs": 7, "batch": 256}
+    trainable = spatial_trainable(TrialPlan(checkpoint_every=3))
     tuner = tune.Tuner(
-        tune.with_resources(SpatialTrainable, {"cpu": 1}), param_space=config,
+        tune.with_resources(trainable, {"cpu": 1}), param_space=config,
         run_config=tune.RunConfig(name="buffered", storage_path=str(tmp_path), verbose=0,
                                   callbacks=[arrivals]))
     result = tuner.fit()[0]

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from spatialsearch.mlflow_log import TRIAL_TAG
-from spatialsearch.runner import run_search
-from spatialsearch.search_config import search_config_from_dict
+from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.runner import run_search
+from spatialsearch.search.tracking import TRIAL_TAG
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -70,7 +70,7 @@ def test_mlflow_ui_shows_the_search_its_runs_metrics_and_plots(ray_session, tmp_
         client = MlflowClient(base)
         experiment = client.get_experiment_by_name("spatialsearch").experiment_id
         runs = client.search_runs([experiment])
-        best = next(r for r in runs if r.data.tags.get(TRIAL_TAG) == summary["best"]["trial_id"])
+        best = next(r for r in runs if r.data.tags.get(TRIAL_TAG) == summary.best["trial_id"])
         shots = Path(os.environ.get("SPATIALSEARCH_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
 

@@ -5,16 +5,13 @@ front's runs plus the hypervolume and its history on the parent run."""
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlflow.entities import Metric
-
-from spatialsearch.mlflow_log import MlflowTrialLogger
-from spatialsearch.results import short_value
 from spatialsearch.search.front import ParetoFront
 from spatialsearch.search.reseed import RESEED_TAG, Spread
+from spatialsearch.search.results import short_value
+from spatialsearch.search.tracking import SearchTracking
 
 PARETO_TAG = "spatialsearch.pareto"
 HYPERVOLUME = "hypervolume"          # parent run: the front's hypervolume, step = full trials
@@ -87,24 +84,15 @@ def format_pareto(pareto: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def log_front(logger: MlflowTrialLogger, pareto: dict[str, Any]) -> None:
+def log_front(tracking: SearchTracking, pareto: dict[str, Any]) -> None:
     """Tag the front's runs, log the hypervolume history on the parent run."""
     for member in pareto["members"]:
-        run_id = logger.runs.get(member["trial_id"])
-        if run_id is not None:
-            logger.write(f"tag Pareto trial {member['trial_id']}", "set_tag", run_id,
-                         PARETO_TAG, "true")
-    stamp = int(time.time() * 1000)
-    history = [Metric(HYPERVOLUME, h[HYPERVOLUME], stamp, h["full_trials"])
-               for h in pareto["history"]]
-    if logger.parent_id is not None and history:
-        logger.write("log the hypervolume history", "log_batch", logger.parent_id,
-                     metrics=history)
+        tracking.tag_trial(member["trial_id"], PARETO_TAG, "true")
+    tracking.log_search_metric(HYPERVOLUME, [(h["full_trials"], h[HYPERVOLUME])
+                                             for h in pareto["history"]])
 
 
-def tag_reseeds(logger: MlflowTrialLogger, origins: dict[str, str]) -> None:
+def tag_reseeds(tracking: SearchTracking, origins: dict[str, str]) -> None:
     """origins: reseed trial id -> the search trial it repeats."""
     for trial_id, origin in origins.items():
-        run_id = logger.runs.get(trial_id)
-        if run_id is not None:
-            logger.write(f"tag reseed run {trial_id}", "set_tag", run_id, RESEED_TAG, origin)
+        tracking.tag_trial(trial_id, RESEED_TAG, origin)

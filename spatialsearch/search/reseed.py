@@ -18,9 +18,9 @@ from ray.tune.search import Searcher
 
 from spatialsearch.config import RunConfig
 from spatialsearch.pareto import oriented, pareto_indices
+from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.saved_state import SavedAttributes
 from spatialsearch.search.tune_space import trial_constants, trial_folder
-from spatialsearch.search_config import SearchConfig
 
 RESEED_TAG = "spatialsearch.reseed_of"
 

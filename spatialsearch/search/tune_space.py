@@ -11,10 +11,11 @@ from typing import Any
 
 from ray import tune
 
+from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.distributions import Distribution, condition_holds, thaw
 from spatialsearch.search.moasha import MultiObjectiveASHA, rung_epochs
 from spatialsearch.search.objectives import modes, names
-from spatialsearch.search_config import SearchConfig
+from spatialsearch.search.trainable import TrialPlan
 
 
 def _tune_domain(dist: Distribution) -> Any:
@@ -80,13 +81,15 @@ def trial_folder(trial: Any) -> str:
 
 
 def trial_constants(config: SearchConfig) -> dict[str, Any]:
-    """The fixed training keys plus the trainable's private keys: the CPU count (threads)
-    and when to checkpoint (trainable.checkpoint_due)."""
-    constants: dict[str, Any] = {k: thaw(v) for k, v in config.fixed}
-    constants["__cpus"] = config.resources.cpu
-    constants["__checkpoint_every"] = config.checkpoint_every
-    constants["__checkpoint_at"] = list(stopping_epochs(config))
-    return constants
+    """The fixed training keys (every trial's config holds them)."""
+    return {k: thaw(v) for k, v in config.fixed}
+
+
+def trial_plan(config: SearchConfig) -> TrialPlan:
+    """What each trial is told besides its config: threads, and when to checkpoint (and
+    measure segregation): every checkpoint_every epochs and at the scheduler's rungs."""
+    return TrialPlan(cpus=config.resources.cpu, checkpoint_every=config.checkpoint_every,
+                     checkpoint_at=stopping_epochs(config))
 
 
 def param_space(config: SearchConfig) -> dict[str, Any]:

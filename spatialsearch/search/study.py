@@ -30,12 +30,12 @@ from typing import Any, NamedTuple
 
 import optuna
 
-from spatialsearch.search_config import Distribution, SearchConfig
+from spatialsearch.search.config import Distribution, SearchConfig
 
 STUDY_FILE = "optuna.db"
 #: the writing process: niced first, so that preparing while the trials run only takes CPU
 #: the trials leave idle (after the search, with the trials done, a core is free anyway)
-CHILD = "import os; os.nice(19); from spatialsearch.study import main; main()"
+CHILD = "import os; os.nice(19); from spatialsearch.search.study import main; main()"
 
 
 class StudyRecord(NamedTuple):

@@ -1,10 +1,9 @@
-"""What a finished search leaves in its folder: trial rows, results.csv, summary.json, the
-best checkpoint, the analysis of the best trials and the search report."""
+"""The trials of a finished search: their rows (from Tune's results), their ranking, and the
+files that hold them: results.csv, best/best.pt and the summary."""
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import shutil
@@ -15,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from spatialsearch import metrics as m
-from spatialsearch.mlflow_log import MlflowTrialLogger
 from spatialsearch.pareto import oriented, rank_order
+from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
-from spatialsearch.search_config import SearchConfig
-from spatialsearch.trainable import BEST_FILE
+from spatialsearch.search.ray_folder import BEST_FILE
+from spatialsearch.search.summary import SearchSummary
+from spatialsearch.search.tracking import SearchTracking
 
 _logger = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ def rank(config: SearchConfig, rows: list[TrialRow]) -> list[TrialRow]:
 
 
 def write_results(config: SearchConfig, rows: list[TrialRow],
-                  logger: MlflowTrialLogger) -> dict[str, Any]:
+                  tracking: SearchTracking) -> SearchSummary:
+    """results.csv (every trial, the ranked first), best/best.pt and summary.json."""
     folder = config.folder
     ranked = rank(config, rows)
     best_path = ""
@@ -118,100 +119,36 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
         for r in ranked + [r for r in rows if r not in ranked]:
             writer.writerow([r.trial_id, r.status, *(r.params.get(k) for k in keys),
                              r.best_metric, r.accuracy_se, *r.objectives, r.epochs])
-    summary = {
-        "search": config.name, "metric": config.metric, "mode": config.mode,
-        "objectives": [{"metric": o.metric, "mode": o.mode} for o in config.objectives],
-        "trials": len(rows), "errored": sum(r.status == "ERROR" for r in rows),
-        "stopped_early": sum(0 < r.epochs < config.epochs for r in rows),
-        "best": None if not ranked else {
+    summary = SearchSummary(
+        search=config.name, metric=config.metric, mode=config.mode,
+        objectives=[{"metric": o.metric, "mode": o.mode} for o in config.objectives],
+        trials=len(rows), errored=sum(r.status == "ERROR" for r in rows),
+        stopped_early=sum(0 < r.epochs < config.epochs for r in rows),
+        best=None if not ranked else {
             "trial_id": ranked[0].trial_id, "params": ranked[0].params,
             config.metric: ranked[0].best_metric,
             f"{m.VAL_ACCURACY_SE}": ranked[0].accuracy_se, "checkpoint": best_path},
-        "table": [{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
-        "mlflow": {"tracking_uri": logger.store.uri, "experiment": config.experiment,
-                   "parent_run_id": logger.parent_id, "not_logged": logger.unlogged},
-    }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        table=[{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
+        mlflow={"tracking_uri": tracking.store.uri, "experiment": config.experiment,
+                "parent_run_id": tracking.parent_id, "not_logged": tracking.unlogged})
+    summary.write(folder)
     return summary
 
 
-def prune_checkpoints(experiment: Path) -> int:
-    """After the search: keep only each trial's last checkpoint folder; returns how many
-    were removed. Safe then (no trial will be restored); never during the search."""
-    removed = 0
-    for trial in experiment.iterdir():
-        checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
-        for old in checkpoints[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def analyze_best(config: SearchConfig, summary: dict[str, Any], logger: MlflowTrialLogger,
-                  quiet: bool) -> list[str]:
-    """analysis.analyze on the best `config.analyze` trials; files go to <folder>/analysis/
-    <trial> and, as artifacts under analysis/, to each trial's MLflow run."""
-    from analysis.analyze import analyze
-
-    done = []
-    for row in summary["table"][:config.analyze]:
-        if not row["checkpoint"] or not Path(row["checkpoint"]).is_file():
-            continue
-        out = config.folder / "analysis" / row["trial_id"]
-        try:
-            analyze(row["checkpoint"], out, progress=not quiet)
-        except Exception as error:  # noqa: BLE001 - a failed analysis must not lose the search
-            _logger.warning("analysis of trial %s failed: %s", row["trial_id"], error)
-            continue
-        run_id = logger.runs.get(row["trial_id"])
-        if run_id is not None:
-            logger.write(f"log the analysis of trial {row['trial_id']}", "log_artifacts",
-                         run_id, str(out), "analysis")
-        done.append(str(out))
-    return done
-
-
-def search_report(config: SearchConfig, rows: list[TrialRow], summary: dict[str, Any],
-                  logger: MlflowTrialLogger, study: Any = None) -> str:
-    """analysis.report for the whole search; also logged to the parent run (report/).
-    study: the search as an optuna.Study (parameter importances), or None."""
-    from analysis.report import TrialRecord, build_report
-
-    ranked = {r["trial_id"]: i for i, r in enumerate(summary["table"])}
-    records = sorted(
-        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint, r.objectives,
-                     r.epochs)
-         for r in rows if r.trial_id in ranked), key=lambda t: ranked[t.trial_id])
-    if not records:
-        return ""
-    try:
-        path = build_report(
-            config.name, config.metric, records, config.folder / "report",
-            log_params={k for k, d in config.space if d.kind == "loguniform"},
-            study=study, analysis_folders=[Path(p) for p in summary["analyzed"]],
-            pareto=summary.get("pareto"))
-    except Exception as error:  # noqa: BLE001 - a failed report must not lose the search
-        _logger.warning("search report failed: %s", error)
-        return ""
-    logger.write("log the search report", "log_artifacts", logger.parent_id,
-                 str(path.parent), "report")
-    return str(path)
-
-
-def format_table(summary: dict[str, Any], top: int = 20) -> str:
+def format_table(summary: SearchSummary, top: int = 20) -> str:
     """The results table printed after a search: trial, parameters, best metric, epochs; the
     `top` best trials, then how many more results.csv holds."""
-    if not summary["table"]:
+    if not summary.table:
         return "no trial finished"
-    rows = summary["table"][:top]
+    rows = summary.table[:top]
     keys = sorted({k for r in rows for k in r["params"]})
-    metric = summary["metric"]
+    metric = summary.metric
     header = ["trial", *keys, metric, "epochs"]
     body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys),
              f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
-    more = len(summary["table"]) - len(rows)
+    more = len(summary.table) - len(rows)
     tail = [f"... {more} more trials in results.csv"] if more else []
     return "\n".join([line(header), *(line(b) for b in body), *tail])
 

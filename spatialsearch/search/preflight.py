@@ -1,0 +1,47 @@
+"""Everything checkable before Ray starts: the Ray version, the output folder, the datasets on
+disk, the MLflow store. A failure is one ConfigError/DataError and nothing written."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from spatialsearch.data import missing_files
+from spatialsearch.data.sources import system_source
+from spatialsearch.errors import ConfigError, DataError
+from spatialsearch.fit import check_writable
+from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.mlflow_store import check_store
+from spatialsearch.search.ray_compat import check_ray_version
+
+_logger = logging.getLogger(__name__)
+RAY_FOLDER = "ray"
+
+
+def preflight(config: SearchConfig, resume: bool) -> None:
+    """The default SQLite store in the writable output folder is opened in the background
+    while Ray starts; any store the user named is checked here (a server's /health).
+
+    Raises:
+        ConfigError / DataError: with the key and the reason; nothing has been written.
+    """
+    check_ray_version()
+    folder = config.folder
+    check_writable(folder, key="output")
+    if folder.exists() and not resume and (folder / RAY_FOLDER).exists():
+        raise ConfigError(f"output: {str(folder)!r} already holds a search named "
+                          f"{config.name!r}; pass --resume to continue it, or change name/output")
+    if resume and not (folder / RAY_FOLDER / config.name).exists():
+        raise ConfigError(f"--resume: no search to resume at {str(folder / RAY_FOLDER)!r}")
+    datasets = {name for value in config.dataset_choices for name in value}
+    base = config.base_config.data
+    for name in sorted(datasets - {"digits"}):
+        if not base.download and (system := system_source(name, base.root)) is not None:
+            _logger.info("%s: %s holds no files; reading the system's copy: %s", name,
+                         Path(base.root) / name / "raw", ", ".join(str(p) for p in system))
+        if not base.download and (missing := missing_files(name, base.root)):
+            raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
+                            f"(missing {', '.join(str(p) for p in missing)}); get the files "
+                            f"or set fixed.download: true (online)")
+    if config.tracking_uri:  # the default store is opened in the background
+        check_store(config.tracking_uri, config.experiment)

@@ -1,0 +1,166 @@
+"""Run a search: SearchConfig -> Ray Tune Tuner (Optuna, ASHA / MO-ASHA) -> results.
+
+<output>/<name>/ holds: ray/ (Tune's experiment, for --resume), mlflow.db (the default MLflow
+store), optuna.db (the Optuna study), best/best.pt, results.csv, pareto.csv (several
+objectives), summary.json, analysis/ and report/. The steps: preflight (nothing written on
+bad input) -> session (Ray) -> Tune's fit with the MLflow, progress and file callbacks ->
+results.collect_rows -> conclude (results, answer, analysis, report).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from spatialsearch.errors import ConfigError
+from spatialsearch.search.conclude import RAY_FOLDER, conclude, disk_errors, warm_report
+from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.mlflow_store import Store, check_store
+from spatialsearch.search.preflight import preflight
+from spatialsearch.search.progress import OnTail, TrialLines
+from spatialsearch.search.ray_compat import give_restored_tuner_callbacks
+from spatialsearch.search.ray_folder import recorded_trials
+from spatialsearch.search.results import collect_rows
+from spatialsearch.search.session import (
+    MLFLOW_HTTP,
+    TUNE_SETTINGS,
+    environment,
+    file_loggers,
+    start_ray,
+)
+from spatialsearch.search.study import StudyWriter
+from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
+from spatialsearch.search.tracking import SearchTracking, TrialRun, epoch_metrics
+from spatialsearch.search.tracking_callback import MlflowCallback
+from spatialsearch.search.trainable import spatial_trainable, train_trial
+from spatialsearch.search.tune_space import (
+    param_space,
+    scheduler,
+    searcher,
+    trial_folder,
+    trial_plan,
+)
+
+_logger = logging.getLogger(__name__)
+
+
+def tracking_uri(config: SearchConfig) -> str:
+    return config.tracking_uri or f"sqlite:///{(config.folder / 'mlflow.db').resolve()}"
+
+
+def search_trainable(config: SearchConfig, function: Any = train_trial) -> Any:
+    """The trainable of a search (train_trial, or a wrapper of it taking (config, plan)) with
+    the search's plan and the resources Tune reserves for each trial."""
+    return tune.with_resources(spatial_trainable(trial_plan(config), function),
+                               {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
+
+
+def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool) -> tune.Tuner:
+    experiment = (config.folder / RAY_FOLDER).resolve()
+    if resume:
+        path = experiment / config.name
+        if not tune.Tuner.can_restore(str(path)):
+            raise ConfigError(f"--resume: no restorable search at {str(path)!r}")
+        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True,
+                                   param_space=param_space(config))
+        give_restored_tuner_callbacks(tuner, callbacks)
+        return tuner
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(config),
+        tune_config=tune.TuneConfig(
+            # several objectives: the searcher and MO-ASHA hold them; Tune ranks none
+            metric=None if config.multi_objective else config.metric,
+            mode=None if config.multi_objective else config.mode,
+            search_alg=searcher(config), scheduler=scheduler(config),
+            num_samples=config.num_samples, trial_dirname_creator=trial_folder,
+            max_concurrent_trials=config.max_concurrent_trials, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=config.name, storage_path=str(experiment),
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            # keep every checkpoint while running: Ray's own pruning can delete the one its
+            # last experiment snapshot points to, and a resume after a crash then fails
+            # ("does not exist on storage anymore"). ray_folder.prune_checkpoints runs after.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            callbacks=callbacks, verbose=0),  # progress: TrialLines
+    )
+
+
+def run_search(config: SearchConfig, *, address: str | None = None, resume: bool = False,
+               quiet: bool = False, trainable: Any = None) -> SearchSummary:
+    """Run (or resume) the search; returns the summary written to summary.json.
+
+    trainable: the Tune trainable to run instead of search_trainable(config), e.g.
+    search_trainable(config, wrapper) for a wrapper of train_trial."""
+    preflight(config, resume)
+    folder = config.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    trainable = trainable or search_trainable(config)
+    artifacts = None if config.tracking_uri else folder / "mlartifacts"
+    with environment(MLFLOW_HTTP):
+        tracking = SearchTracking(Store(tracking_uri(config), config.experiment, artifacts),
+                                  config.name, config.source_hash, folder)
+        mlflow = MlflowCallback(tracking)  # opens the store while Ray starts
+        start_ray(address)
+        callbacks = [mlflow, TrialLines(config.metric, config.mode, config.num_samples,
+                                        also=[o.metric for o in config.objectives[1:]]),
+                     OnTail(config.num_samples, config.max_concurrent_trials, [warm_report]),
+                     *file_loggers()]
+        tuner = _tuner(config, trainable, callbacks, resume)
+        # the study's writer prepares while the trials run (~0.5 s of CPU): after the search
+        # it only writes the trials, while the report is built
+        study_writer = StudyWriter(folder)
+        study_writer.start()
+        started = time.time()
+        try:
+            with disk_errors(folder):
+                try:
+                    with environment(TUNE_SETTINGS):
+                        grid = tuner.fit()
+                    searched = time.time() - started
+                finally:
+                    mlflow.close()  # every queued MLflow write is done before results
+                rows = collect_rows(grid, config)
+            summary = conclude(config, rows, tracking, study_writer, trainable, quiet=quiet,
+                               started=started)
+            summary.search_seconds = round(searched, 2)  # the trials' wall time (Tune's fit)
+        finally:
+            study_writer.close()
+        summary.write(folder)
+        if summary.best:
+            tracking.log_search_metric(f"best_{config.metric}",
+                                       [(0, summary.best[config.metric])])
+        tracking.end_search("FAILED" if summary.errored else "FINISHED")
+    return summary
+
+
+def sync_search(folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Re-log a finished search's results (its Ray experiment) to MLflow: what a dead store
+    missed. Uses the search's store unless tracking_uri names another. Idempotent: epochs a
+    run already holds are skipped."""
+    summary_file = folder / SUMMARY_FILE
+    if not summary_file.is_file():
+        raise ConfigError(f"folder: {str(folder)!r} holds no finished search (no summary.json)")
+    summary = json.loads(summary_file.read_text())
+    uri = tracking_uri or summary["mlflow"]["tracking_uri"]
+    check_store(uri, summary["mlflow"]["experiment"])  # an error now, not a writer warning
+    with environment(MLFLOW_HTTP):
+        tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"],
+                                        None if tracking_uri else folder / "mlartifacts"),
+                                  summary["search"], "", folder)
+        tracking.open()
+        trials = recorded_trials(folder / RAY_FOLDER / summary["search"])
+        for trial in trials:
+            run = TrialRun(trial.trial_id, trial.config, trial.best_checkpoint)
+            tracking.log_epochs(run, [epoch_metrics(result) for result in trial.results])
+            tracking.finish_trial(run, "FAILED" if trial.error else "FINISHED", trial.error)
+        tracking.end_search("FINISHED")
+    summary["mlflow"].update(tracking_uri=uri, parent_run_id=tracking.parent_id,
+                             not_logged=tracking.unlogged)
+    summary_file.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return {"trials": len(trials), "not_logged": tracking.unlogged, "tracking_uri": uri}
