@@ -1,6 +1,7 @@
 """plot: neurons at their 2-D positions, coloured by preferred task, intensity by selectivity.
 
-SPEC section 7. Preference and selectivity come from a recording when given: for neuron n,
+What it does: docs/reference.md, model 7.
+Preference and selectivity come from a recording when given: for neuron n,
 a_t = the variance of its output over task t's samples (record.task_drive), preferred =
 argmax_t a_t, selectivity = max(0, a_pref - max_{t != pref} a_t) / max_t a_t in [0, 1]. Without
 a recording, from the weights: a_t = S_t, the greedy connection mass (segregation.task_mass);

@@ -1,6 +1,7 @@
 """record: per task and spatial layer, mean and variance of every neuron's output.
 
-SPEC section 6. For task t, the samples of t's split (validation by default, or train) are
+What it does: docs/reference.md, model 6.
+For task t, the samples of t's split (validation by default, or train) are
 presented alone: in sequential mode as they are; in concatenate mode with the other tasks'
 channels zeroed; in mix mode as the task's image by itself (the other tasks absent, so not
 halved as the mean of T images would). Hidden layers record after their activation
@@ -97,7 +98,7 @@ def task_drive(recording: Recording) -> list[np.ndarray]:
     Deviation from the original, which used the mean: under Sigmoid a neuron's mean is high
     even for the zeroed input of the other tasks, so argmax of the mean picked tasks almost
     at random (greedy-comparable split: diagonal 0.28 by mean, 0.99 by variance, measured on
-    the SPEC section 4 reference network)."""
+    the docs/reference.md, model 4 reference network)."""
     tasks, layers = len(recording.variance), len(recording.variance[0])
     return [np.stack([recording.variance[t][k] for t in range(tasks)]) for k in range(layers)]
 

@@ -1,4 +1,4 @@
-"""split: cut a trained network into one subnetwork per task (SPEC section 8).
+"""split: cut a trained network into one subnetwork per task (docs/reference.md, model 8).
 
 Methods (hidden layers only; the head is never masked, masking it makes the other tasks fail
 by construction):

@@ -28,6 +28,7 @@ from spatialsearch.config import (
     trial_config_from_dict,
 )
 from spatialsearch.errors import ConfigError, SpatialSearchError
+from spatialsearch.yaml_io import load_yaml
 
 #: flat training key -> (nargs, help). Every key of config.FLAT_KEYS has a flag.
 _TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
@@ -64,7 +65,7 @@ _TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
 def _scalar(text: str) -> Any:
     """A command-line word as YAML reads it: 5 -> int, 1e-3 -> float, true -> bool."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -75,7 +76,7 @@ def load_config_file(path: str, key: str = "--config") -> dict[str, Any]:
     if not file.is_file():
         raise ConfigError(f"{key}: no file at {path!r}")
     try:
-        raw = yaml.safe_load(file.read_text())
+        raw = load_yaml(file.read_text(), key)
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{key}: {path!r} is not valid YAML/JSON: "
                           f"{str(error).splitlines()[0]}") from error
@@ -164,8 +165,6 @@ def command_search(args: argparse.Namespace) -> int:
     config = search_config_from_dict(_apply_sets(raw, args.set or []), text_path.read_text())
     config = with_overrides(config, output=args.output, tracking_uri=args.tracking_uri,
                             num_samples=args.num_samples)
-    if args.num_samples is not None and args.num_samples < 1:
-        raise ConfigError(f"--num-samples: must be >= 1, got {args.num_samples}")
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0

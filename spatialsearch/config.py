@@ -20,7 +20,7 @@ Sampler = Literal["random", "task"]
 ModelType = Literal["linear", "convolution"]
 Norm = Literal["l1", "l2"]
 
-#: dataset name -> (number of classes, image shape (C, H, W)); SPEC section 1.
+#: dataset name -> (number of classes, image shape (C, H, W)); docs/reference.md, model 1.
 DATASETS: dict[str, tuple[int, tuple[int, int, int]]] = {
     "MNIST": (10, (1, 28, 28)),
     "FashionMNIST": (10, (1, 28, 28)),
@@ -48,13 +48,13 @@ OPTIMIZERS: tuple[str, ...] = (
 class DataConfig:
     datasets: tuple[str, ...] = ("digits",)  # dataset names, one or more tasks each
     labels: int = 5                     # C: classes per task; task = class // C, label = class % C
-    input: InputMode = "concatenate"    # how the tasks' images reach the network (SPEC section 2)
+    input: InputMode = "concatenate"    # how the tasks' images reach the network (model 2)
     sampler: Sampler = "random"         # sequential mode: tasks interleaved, or blocked by task
     root: str = "data"                  # folder holding torchvision datasets (<root>/<Class>/raw)
     download: bool = False              # let torchvision download missing datasets (online only)
     validation_fraction: float = 0.1    # share of train carved (seeded) as validation split
     test_fraction: float = 0.2          # share carved as test split, digits only (no official)
-    batch: int = 32                     # B: samples per step (SPEC says 256: see README, digits)
+    batch: int = 32                     # B: samples per step (the original: 256; see docs)
     train_samples: int = 0              # seeded subset of each train split, before validation
                                         # is carved; 0 = all
 

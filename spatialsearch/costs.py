@@ -320,7 +320,7 @@ def transport(weight: Tensor, pos_out: Tensor, pos_in: Tensor, norm: Norm) -> Te
 
     Args:
         weight: (n_out, n_in) linear weight, or (n_out, n_in, kh, kw) convolution weight whose
-            f(W) is summed over the kernel per channel pair (SPEC section 4).
+            f(W) is summed over the kernel per channel pair (docs/reference.md, model 4).
         pos_out: (n_out, d) positions of the layer's neurons.
         pos_in: (n_in, d) positions of the previous layer's neurons.
         norm: "l1" or "l2"; applies to the weight, not the distance.

@@ -1,6 +1,6 @@
 """Run one training to completion into a folder: best checkpoint, metrics log, test score.
 
-Folder layout (SPEC section 5):
+Folder layout (docs/reference.md, model 5):
     best.pt          best-validation-accuracy checkpoint (checkpoint.py), rewritten atomically
                      on every improvement, with test metrics added at the end
     metrics.jsonl    one JSON object per epoch

@@ -1,8 +1,8 @@
 """Spatial layers: ordinary linear and convolution layers whose neurons have 2-D positions.
 
-Positions enter no forward pass, only the costs (SPEC section 3). They are a parameter of shape
-(n_out, d), one row per neuron (linear) or output channel (convolution); the original stored
-(d, n_out). Both layers save and load through `state_dict` like their parents.
+Positions enter no forward pass, only the costs (docs/reference.md, model 3). They are a
+parameter of shape (n_out, d), one row per neuron (linear) or output channel (convolution);
+the original stored (d, n_out). Both layers save and load through `state_dict` like their parents.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ VAL_LOSS = "val_loss"                  # task cross-entropy on the validation sp
 VAL_ACCURACY = "val_accuracy"          # mean over tasks of the per-task validation accuracy
 VAL_ACCURACY_SE = "val_accuracy_se"    # its standard error: sqrt(sum_t p_t (1 - p_t) / n_t) / T
 TEST_ACCURACY = "test_accuracy"        # the same on the test split, best checkpoint only
-SEGREGATION = "segregation"            # mean over hidden layers (SPEC section 8)
+SEGREGATION = "segregation"            # mean over hidden layers (docs/reference.md, model 8)
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
 
 

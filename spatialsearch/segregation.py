@@ -1,6 +1,7 @@
 """Task assignment of neurons from the weights (greedy) and segregation of their positions.
 
-SPEC section 8. Greedy: head neuron j belongs to task j // C; walking back, a hidden neuron n of
+What it does: docs/reference.md, model 8.
+Greedy: head neuron j belongs to task j // C; walking back, a hidden neuron n of
 layer k goes to argmax_t sum_{m of layer k+1 assigned to t} |W^{k+1}_{mn}| (|W| summed over a
 convolution kernel). A task that owns no neuron of the next layer simply gets no mass; task ids
 are never relabelled (the original relabelled them).

@@ -1,6 +1,7 @@
 """One training loop: (TrialConfig, data) -> per-epoch metrics, best weights, resumable state.
 
-SPEC section 5. Loss = task loss + alpha * Proximity + beta * Transport, the costs computed
+What it does: docs/reference.md, model 5.
+Loss = task loss + alpha * Proximity + beta * Transport, the costs computed
 once per step. Evaluation runs under torch.no_grad (the original kept gradients on). Per-task
 accuracies read the (B, T) targets, so no label is ever mutated (the original's sequential
 per-task accuracies were wrong for that reason). Seeds torch, numpy and random; deterministic
@@ -32,7 +33,9 @@ _FUSED_CAPABLE = ("Adam", "AdamW", "SGD", "Adagrad")
 
 
 class TrainingDiverged(SpatialSearchError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite: the input was valid, the run failed."""
+
+    exit_code = 1  # the CLI's "training failed", not 2 ("bad input")
 
 
 def resolve_device(name: str) -> torch.device:

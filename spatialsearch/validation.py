@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from typing import Any, Mapping, get_args
+from urllib.parse import urlsplit
 
 from spatialsearch.errors import ConfigError
 
@@ -18,9 +19,11 @@ def mapping(raw: Any, path: str) -> Mapping[str, Any]:
     return raw
 
 
-def integer(raw: Any, path: str, low: int) -> int:
+def integer(raw: Any, path: str, low: int, high: int | None = None) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < low:
         raise ConfigError(f"{path}: must be an integer >= {low}, got {raw!r}")
+    if high is not None and raw > high:
+        raise ConfigError(f"{path}: at most {high}, got {raw!r}")
     return raw
 
 
@@ -43,3 +46,32 @@ def literal(raw: Any, path: str, kind: Any) -> str:
     if raw not in allowed:
         raise ConfigError(f"{path}: must be one of {', '.join(allowed)}, got {raw!r}")
     return raw
+
+
+#: MLflow tracking URI schemes a search logs to
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+
+
+def tracking_uri(raw: Any, path: str) -> str:
+    """"" (the search folder's SQLite store) or a URI MLflow can track to: http(s)://host...,
+    sqlite:///file, a database URL, databricks."""
+    uri = text(raw, path, empty=True)
+    if not uri:
+        return uri
+    if any(not c.isprintable() or c.isspace() for c in uri):
+        raise ConfigError(f"{path}: must not contain spaces or control characters, got {uri!r}")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as error:
+        raise ConfigError(f"{path}: malformed URI {uri!r}: {error}") from error
+    scheme = parts.scheme.split("+")[0]  # postgresql+psycopg2://...
+    if scheme not in TRACKING_SCHEMES:
+        raise ConfigError(f"{path}: unsupported scheme {parts.scheme or '(none)'!r} in {uri!r}; "
+                          f"allowed: {', '.join(TRACKING_SCHEMES)} (or \"\" for the search "
+                          f"folder's SQLite store)")
+    if scheme in ("http", "https") and not parts.hostname:
+        raise ConfigError(f"{path}: {uri!r} names no host; e.g. http://127.0.0.1:5000")
+    if scheme == "sqlite" and (not uri.startswith("sqlite:///") or len(uri) <= len("sqlite:///")):
+        raise ConfigError(f"{path}: {uri!r} is not sqlite:///<path of the database file>")
+    return uri

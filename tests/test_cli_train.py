@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spatialsearch import metrics as m
 from spatialsearch.checkpoint import load_checkpoint, load_model
@@ -96,6 +97,30 @@ def test_unwritable_save_path_exit_2_nothing_written(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--save", str(blocker / "out")]) == 2
     assert "save: cannot write to" in capsys.readouterr().err
     assert blocker.read_text() == "x"
+
+
+def test_exponent_notation_is_a_number_in_flags_and_files(tmp_path):
+    from spatialsearch.yaml_io import load_yaml
+
+    assert load_yaml("[1e-3, -2E5, .5e3, 1.0e+30, 1e, e5, 1_000]") == [
+        0.001, -200000.0, 500.0, 1e30, "1e", "e5", 1000]
+    with pytest.raises(yaml.YAMLError):  # still the safe loader: no Python objects
+        load_yaml("!!python/object/apply:os.system [echo]")
+    run = tmp_path / "run.yaml"
+    run.write_text("lr: 1e-3\nepochs: 1\nlayers: [4]\n")
+    assert main(["train", "--config", str(run), "--save", str(tmp_path / "out"), "--quiet",
+                 "--proximity", "1e-2"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["lr"] == 0.001 and summary["config"]["proximity"] == 0.01
+
+
+def test_a_diverging_run_exits_1_with_one_line(tmp_path, capsys):
+    argv = ["train", "--layers", "8", "--lr", "1e6", "--optimizer", "SGD", "--activation",
+            "ReLU", "--transport", "1e30", "--epochs", "5", "--quiet", "--save",
+            str(tmp_path / "run")]
+    assert main(argv) == 1  # valid input, failed training: not 2 (bad input)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training loss is" in err
 
 
 def test_console_script_exit_code_and_help():

@@ -98,3 +98,30 @@ def test_control_characters_in_unknown_arguments_stay_on_one_line():
     code, err = _run(["train", "--activation", "0", "\r0"])
     assert code == 2 and "unrecognized arguments: \\r0" in err
     _check(code, err)
+
+
+def _bomb(levels: int = 8) -> str:
+    """Each anchor lists the previous one ten times: 10**levels values once expanded."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = [
+    ("name: x\nfixed: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply to parse"),
+    ("fixed: {epochs: " + "[" * 40 + "1" + "]" * 40 + "}\n", "nested over 32 levels deep"),
+    (_bomb(), "expands to over 100000 values"),
+    ("name: x\n# " + "x" * 70000 + "\n", "characters; at most 65536 are read"),
+]
+
+
+def test_hostile_documents_are_one_line_exit_2_nothing_written(tmp_path, capsys):
+    for text, message in HOSTILE:
+        space = tmp_path / "space.yaml"
+        space.write_text(text)
+        code = main(["search", str(space), "--output", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err, (message, err)
+        assert err.startswith("spatialsearch: error: search space: ")
+        assert not (tmp_path / "out").exists()

@@ -65,12 +65,60 @@ BAD = [
     (_with(checkpoint_every=0), r"checkpoint_every: must be an integer >= 1, got 0"),
     (_with(space=None), r"space: optuna needs at least one searched key"),
     (_with(scheduler="asha"), r"scheduler: must be a mapping, got 'asha'"),
+    (_with(num_samples=100_001), r"num_samples: at most 100000, got 100001"),
+    (_with(tracking_uri="foo://bar"), r"tracking_uri: unsupported scheme 'foo' in 'foo://bar'; "
+                                      r"allowed: http, https, sqlite"),
+    (_with(tracking_uri="runs/mlflow"), r"tracking_uri: unsupported scheme '\(none\)'"),
+    (_with(tracking_uri="http://"), r"tracking_uri: 'http://' names no host"),
+    (_with(tracking_uri="http://127.0.0.1:99999"), r"tracking_uri: malformed URI .*Port out"),
+    (_with(tracking_uri="sqlite://rel.db"), r"tracking_uri: 'sqlite://rel.db' is not sqlite:///"),
+    (_with(tracking_uri="http://h st"), r"tracking_uri: must not contain spaces"),
 ]
 
 
 @pytest.mark.parametrize("doc,message", BAD, ids=[m[:40] for _, m in BAD])
 def test_bad_space_is_one_message_exit_2_and_nothing_created(tmp_path, capsys, doc, message):
     assert_refused(tmp_path, capsys, doc, message)
+
+
+@pytest.mark.parametrize("uri,message", [
+    ("gopher://x", "--tracking-uri: unsupported scheme 'gopher'"),
+    ("https://", "--tracking-uri: 'https://' names no host")])
+def test_a_bad_tracking_uri_flag_is_refused_like_the_yaml_key(tmp_path, capsys, uri, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(GOOD))
+    out = tmp_path / "out"
+    assert main(["search", str(space), "--output", str(out), "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not out.exists()
+
+
+def test_a_network_that_cannot_fit_is_refused_before_ray_with_the_estimate(tmp_path, capsys):
+    """Searched widths up to 10^6: the largest corner is estimated (footprint.trial_bytes)
+    against this machine's available memory, before anything starts."""
+    from spatialsearch.footprint import available_bytes
+
+    doc = _with(fixed={"epochs": 2},
+                space={"layers": {"choice": [[8], [1_000_000, 1_000_000]]}})
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    assert main(["search", str(space), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not out.exists(), err
+    import re
+
+    found = re.search(r"a trial of layers \[1000000, 1000000\] \(linear, ([0-9,]+) parameters\) "
+                      r"needs about ([0-9.]+) GiB; 2 at once \(max_concurrent_trials\) need "
+                      r"([0-9.]+) GiB, this machine has ([0-9.]+) GiB available", err)
+    assert found, err
+    # 128 inputs (two digit tasks' 8x8 images, concatenated) -> 10^6 -> 10^6 -> 10 outputs;
+    # each layer: weights + biases + 2-D positions
+    params = int(found.group(1).replace(",", ""))
+    assert params == (128 * 10**6 + 10**6 + 2 * 10**6) + (10**12 + 10**6 + 2 * 10**6) + (
+        10**6 * 10 + 10 + 2 * 10)
+    assert float(found.group(3)) == pytest.approx(2 * float(found.group(2)), abs=0.2)  # 1 dp
+    assert float(found.group(4)) == pytest.approx(available_bytes() / 2**30, rel=0.2)
 
 
 def test_not_yaml_and_not_a_mapping(tmp_path, capsys):

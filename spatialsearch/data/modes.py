@@ -1,6 +1,7 @@
 """Input modes: per-task tensors -> batches of (inputs, targets) as index gathers on the device.
 
-SPEC section 2. Targets are always (B, T): one label per task, -1 where a sample carries no
+What it does: docs/reference.md, model 2.
+Targets are always (B, T): one label per task, -1 where a sample carries no
 label for that task (sequential mode). So the loss and per-task accuracy have one code path:
 cross-entropy over (B*T, C) ignoring -1 equals the mean over tasks of each task's CE in joint
 modes (every task has B labels) and the own-head CE in sequential mode.

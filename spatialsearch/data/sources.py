@@ -1,6 +1,6 @@
 """Dataset sources: torchvision MNIST-family files or scikit-learn digits -> per-task tensors.
 
-SPEC section 1. A dataset of K classes folds into ceil(K / C) tasks: task = class // C,
+docs/reference.md, model 1. A dataset of K classes folds into ceil(K / C) tasks: task = class // C,
 label = class % C. Splits: a seeded validation share carved from train drives checkpoint
 selection; the official test split is only for the final best checkpoint. digits has no
 official test split, so a seeded test share is carved first.

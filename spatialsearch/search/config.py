@@ -26,7 +26,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from spatialsearch.config import (
     FLAT_KEYS,
@@ -45,7 +45,7 @@ from spatialsearch.search.distributions import (
     thaw,
 )
 from spatialsearch.search.objectives import Objective, parse_objectives
-from spatialsearch.validation import integer, literal, mapping, number, text
+from spatialsearch.validation import integer, literal, mapping, number, text, tracking_uri
 
 SchedulerType = Literal["asha", "moasha", "fifo"]
 Algorithm = Literal["optuna", "random", "grid"]
@@ -130,6 +130,23 @@ class SearchConfig:
                 return [tuple(v) if isinstance(v, tuple) else (v,) for v in dist.values]
         return [self.base_config.data.datasets]
 
+    def corner_configs(self, limit: int = 256) -> Iterator[TrialConfig]:
+        """The TrialConfig of each combination of the space's corners (bounds or options),
+        the first `limit` of them; a conditional key only where its condition holds.
+
+        Raises:
+            ConfigError: a combination is not a valid trial (e.g. `where` vs `layers`).
+        """
+        keys = [key for key, _ in self.space]
+        corners = [dist.example_values() for _, dist in self.space]
+        fixed = {k: thaw(v) for k, v in self.fixed}
+        for values in itertools.islice(itertools.product(*corners), limit):
+            trial = {**fixed, **{k: thaw(v) for k, v in zip(keys, values)}}
+            for key, dist in self.space:
+                if dist.when and not condition_holds(dist, trial):
+                    del trial[key]
+            yield trial_config_from_dict(trial, prefix="fixed/space: ")
+
     @property
     def grid_size(self) -> int:
         sizes = [len(d.values) for _, d in self.space if d.kind == "grid"]
@@ -141,6 +158,7 @@ class SearchConfig:
         return self.num_samples * self.grid_size
 
 
+MAX_TRIALS = 100_000  # a search is refused beyond: its bookkeeping alone would not fit
 _TOP_KEYS = {
     "name", "metric", "mode", "objectives", "reseed", "num_samples", "max_concurrent_trials",
     "scheduler", "search", "resources", "max_failures", "checkpoint_every", "output",
@@ -153,20 +171,6 @@ def _name(raw: Any, path: str) -> str:
     if not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise ConfigError(f"{path}: letters, digits, '-', '_' and '.' only, got {raw!r}")
     return name
-
-
-def _check_combinations(config: SearchConfig) -> None:
-    """Every combination of domain corners must make a valid TrialConfig (e.g. where vs
-    layers). Capped: the first 256 combinations."""
-    keys = [key for key, _ in config.space]
-    corners = [dist.example_values() for _, dist in config.space]
-    fixed = {k: thaw(v) for k, v in config.fixed}
-    for values in itertools.islice(itertools.product(*corners), 256):
-        trial = {**fixed, **{k: thaw(v) for k, v in zip(keys, values)}}
-        for key, dist in config.space:
-            if dist.when and not condition_holds(dist, trial):
-                del trial[key]
-        trial_config_from_dict(trial, prefix="fixed/space: ")
 
 
 def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
@@ -199,7 +203,8 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
     config = SearchConfig(
         name=_name(raw.get("name", defaults.name), "name"),
         objectives=parse_objectives(raw),
-        num_samples=integer(raw.get("num_samples", defaults.num_samples), "num_samples", 1),
+        num_samples=integer(raw.get("num_samples", defaults.num_samples), "num_samples", 1,
+                            high=MAX_TRIALS),
         max_concurrent_trials=integer(raw.get("max_concurrent_trials",
                                            defaults.max_concurrent_trials),
                                    "max_concurrent_trials", 1),
@@ -225,8 +230,8 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         checkpoint_every=integer(raw.get("checkpoint_every", defaults.checkpoint_every),
                               "checkpoint_every", 1),
         output=text(raw.get("output", defaults.output), "output"),
-        tracking_uri=text(raw.get("tracking_uri", defaults.tracking_uri), "tracking_uri",
-                           empty=True),
+        tracking_uri=tracking_uri(raw.get("tracking_uri", defaults.tracking_uri),
+                                  "tracking_uri"),
         experiment=text(raw.get("experiment", defaults.experiment), "experiment"),
         analyze=integer(raw.get("analyze", defaults.analyze), "analyze", 0),
         reseed=integer(raw.get("reseed", defaults.reseed), "reseed", 0),
@@ -259,7 +264,8 @@ def _check_cross_fields(config: SearchConfig) -> None:
     if not config.space and algorithm == "optuna":
         raise ConfigError("space: optuna needs at least one searched key; add one or use "
                           "search.algorithm: random")
-    _check_combinations(config)
+    for _ in config.corner_configs():  # each must be a valid trial (e.g. where vs layers)
+        pass
 
 
 def _check_objectives(config: SearchConfig) -> None:
@@ -276,5 +282,14 @@ def _check_objectives(config: SearchConfig) -> None:
 
 
 def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:
-    """A copy with command-line overrides (output, tracking_uri, num_samples)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})
+    """A copy with command-line overrides (output, tracking_uri, num_samples), validated as
+    their YAML keys are."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    if "tracking_uri" in given:
+        given["tracking_uri"] = tracking_uri(given["tracking_uri"], "--tracking-uri")
+    if "output" in given:
+        given["output"] = text(given["output"], "--output")
+    if "num_samples" in given:
+        given["num_samples"] = integer(given["num_samples"], "--num-samples", 1,
+                                       high=MAX_TRIALS)
+    return replace(config, **given)

@@ -10,6 +10,7 @@ from spatialsearch.data import missing_files
 from spatialsearch.data.sources import system_source
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
+from spatialsearch.footprint import available_bytes, gib, parameters, trial_bytes
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import check_store
 from spatialsearch.search.ray_compat import check_ray_version
@@ -18,7 +19,7 @@ _logger = logging.getLogger(__name__)
 RAY_FOLDER = "ray"
 
 
-def preflight(config: SearchConfig, resume: bool) -> None:
+def preflight(config: SearchConfig, resume: bool, address: str | None = None) -> None:
     """The default SQLite store in the writable output folder is opened in the background
     while Ray starts; any store the user named is checked here (a server's /health).
 
@@ -43,5 +44,27 @@ def preflight(config: SearchConfig, resume: bool) -> None:
             raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
                             f"(missing {', '.join(str(p) for p in missing)}); get the files "
                             f"or set fixed.download: true (online)")
+    if address is None:  # a cluster's nodes: their memory is unknown before Ray starts
+        check_memory(config)
     if config.tracking_uri:  # the default store is opened in the background
         check_store(config.tracking_uri, config.experiment)
+
+
+def check_memory(config: SearchConfig) -> None:
+    """Refuse a search whose largest trials, max_concurrent_trials at once, cannot fit in
+    this machine's available memory (footprint.trial_bytes over the space's corners)."""
+    largest, worst = 0, None
+    for trial in config.corner_configs():
+        size = trial_bytes(trial)
+        if size > largest:
+            largest, worst = size, trial
+    together = largest * config.max_concurrent_trials
+    available = available_bytes()
+    if worst is not None and together > available:
+        model = worst.model
+        raise ConfigError(
+            f"fixed/space: a trial of layers {list(model.layers)} ({model.type}, "
+            f"{parameters(worst):,} parameters) needs about {gib(largest)}; "
+            f"{config.max_concurrent_trials} at once (max_concurrent_trials) need "
+            f"{gib(together)}, this machine has {gib(available)} available; use smaller "
+            f"layers or fewer concurrent trials")

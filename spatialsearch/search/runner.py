@@ -97,7 +97,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
 
     trainable: the Tune trainable to run instead of search_trainable(config), e.g.
     search_trainable(config, wrapper) for a wrapper of train_trial."""
-    preflight(config, resume)
+    preflight(config, resume, address)
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
     trainable = trainable or search_trainable(config)
