@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from difflib import get_close_matches
 from typing import Any, Literal, Mapping, get_args
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.validation import (
+    boolean,
+    bounded,
+    check_keys,
+    choice,
+    int_list,
+    name_list,
+    text,
+)
 
 InputMode = Literal["sequential", "concatenate", "mix"]
 Sampler = Literal["random", "task"]
@@ -157,74 +165,6 @@ FLAT_KEYS: dict[str, str] = {
 }
 
 
-def suggest(key: str, allowed: Any) -> str:
-    """' (did you mean X?)' for a near miss among allowed keys, else ''."""
-    by_case = [name for name in allowed if name.lower() == key.lower()]
-    close = by_case or get_close_matches(key, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def check_keys(raw: Mapping[str, Any], allowed: Any, prefix: str) -> None:
-    """Raise on the first key of raw not in allowed, with a did-you-mean."""
-    for key in raw:
-        if key not in allowed:
-            shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
-            raise ConfigError(
-                f"{prefix}{shown}: unknown key{suggest(str(key), allowed)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-
-
-def _number(value: Any, path: str, *, integer: bool) -> float | int:
-    kind = "an integer" if integer else "a number"
-    ok_types = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_types):
-        raise ConfigError(f"{path}: must be {kind}, got {value!r}")
-    if not integer and not math.isfinite(value):
-        raise ConfigError(f"{path}: must be a finite number, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _bounded(value: Any, path: str, *, integer: bool, low: float, high: float = math.inf,
-             low_open: bool = False) -> Any:
-    number = _number(value, path, integer=integer)
-    too_low = number <= low if low_open else number < low
-    if too_low or number > high:
-        left = "(" if low_open else "["
-        right = "]" if math.isfinite(high) else ")"
-        raise ConfigError(f"{path}: must be in {left}{low:g}, {high:g}{right}, got {value!r}")
-    return number
-
-
-def _choice(value: Any, path: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        hint = suggest(value, allowed) if isinstance(value, str) else ""
-        raise ConfigError(f"{path}: must be one of {', '.join(allowed)}, got {value!r}{hint}")
-    return value
-
-
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}: must be true or false, got {value!r}")
-    return value
-
-
-def _int_list(value: Any, path: str, *, low: int, allow_empty: bool) -> tuple[int, ...]:
-    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(items, (list, tuple)) or (not items and not allow_empty):
-        raise ConfigError(f"{path}: must be a non-empty list of integers, got {value!r}")
-    return tuple(
-        _bounded(item, f"{path}[{i}]", integer=True, low=low) for i, item in enumerate(items)
-    )
-
-
-def _str_list(value: Any, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items:
-        raise ConfigError(f"{path}: must be a non-empty list of names, got {value!r}")
-    return tuple(_choice(item, f"{path}[{i}]", allowed) for i, item in enumerate(items))
-
-
 def _optimizer_args(value: Any, path: str) -> tuple[tuple[str, Any], ...]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{path}: must be a mapping of argument name to value, got {value!r}")
@@ -251,61 +191,55 @@ def _device(value: Any, path: str) -> str:
     return value
 
 
-def _nonempty_str(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}: must be a non-empty string, got {value!r}")
-    return value
-
-
 def _parse_value(key: str, value: Any, path: str) -> Any:
     """Check one flat key's value in isolation and return it in its canonical type."""
     match key:
         case "datasets":
-            return _str_list(value, path, tuple(DATASETS))
+            return name_list(value, path, tuple(DATASETS))
         case "labels":
-            return _bounded(value, path, integer=True, low=1, high=max(
+            return bounded(value, path, integer=True, low=1, high=max(
                 classes for classes, _ in DATASETS.values()))
         case "input":
-            return _choice(value, path, get_args(InputMode))
+            return choice(value, path, get_args(InputMode))
         case "sampler":
-            return _choice(value, path, get_args(Sampler))
+            return choice(value, path, get_args(Sampler))
         case "root":
-            return _nonempty_str(value, path)
+            return text(value, path)
         case "download" | "tensorboard":
-            return _bool(value, path)
+            return boolean(value, path)
         case "validation_fraction" | "test_fraction":
-            return _bounded(value, path, integer=False, low=0.0, high=0.5, low_open=True)
+            return bounded(value, path, integer=False, low=0.0, high=0.5, low_open=True)
         case "train_samples":
-            return _bounded(value, path, integer=True, low=0)
+            return bounded(value, path, integer=True, low=0)
         case "batch" | "epochs" | "dim":
-            return _bounded(value, path, integer=True, low=1)
+            return bounded(value, path, integer=True, low=1)
         case "type":
-            return _choice(value, path, get_args(ModelType))
+            return choice(value, path, get_args(ModelType))
         case "layers":
-            return _int_list(value, path, low=1, allow_empty=False)
+            return int_list(value, path, low=1, allow_empty=False)
         case "activation":
-            return _choice(value, path, ACTIVATIONS)
+            return choice(value, path, ACTIVATIONS)
         case "kernel":
-            kernel = _bounded(value, path, integer=True, low=1, high=15)
+            kernel = bounded(value, path, integer=True, low=1, high=15)
             if kernel % 2 == 0:
                 raise ConfigError(f"{path}: must be odd (padding 'same'), got {value!r}")
             return kernel
         case "proximity" | "transport":
-            return _bounded(value, path, integer=False, low=0.0)
+            return bounded(value, path, integer=False, low=0.0)
         case "norm":
-            return _choice(value, path, get_args(Norm))
+            return choice(value, path, get_args(Norm))
         case "where":
-            return () if value == "all" else _int_list(value, path, low=0, allow_empty=False)
+            return () if value == "all" else int_list(value, path, low=0, allow_empty=False)
         case "optimizer":
-            return _choice(value, path, OPTIMIZERS)
+            return choice(value, path, OPTIMIZERS)
         case "lr":
-            return _bounded(value, path, integer=False, low=0.0, low_open=True)
+            return bounded(value, path, integer=False, low=0.0, low_open=True)
         case "positions_lr":
-            return _bounded(value, path, integer=False, low=0.0)
+            return bounded(value, path, integer=False, low=0.0)
         case "optimizer_args":
             return _optimizer_args(value, path)
         case "seed":
-            return _bounded(value, path, integer=True, low=0, high=2**32 - 1)
+            return bounded(value, path, integer=True, low=0, high=2**32 - 1)
         case "device":
             return _device(value, path)
     raise AssertionError(f"unhandled key {key}")  # FLAT_KEYS and this match must agree

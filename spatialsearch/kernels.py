@@ -11,10 +11,10 @@ and vectorise; constants are typed like the arrays (float32 stays float32).
 Used only for CPU tensors; CUDA tensors take the torch-op path in costs.py.
 
 Two ways to run them, one set of row loops (_transport_row, _proximity_row):
-- network_costs: the whole network in one call on one thread, for small layers. At [256, 256]
-  a training step spent more time in the Python between per-layer kernel calls and in
-  starting numba's parallel regions than in the kernels: one call took the step ratio
-  against a plain network from 1.11-1.13x to 1.06-1.08x.
+- kernels_network.network_costs: the whole network in one call on one thread, for small
+  layers. At [256, 256] a training step spent more time in the Python between per-layer
+  kernel calls and in starting numba's parallel regions than in the kernels: one call took
+  the step ratio against a plain network from 1.11-1.13x to 1.06-1.08x.
 - transport_fused / proximity_fused: one layer, its rows spread over numba's threads; faster
   from about a million weights or pairs per layer (PARALLEL_FROM).
 error_model="numpy": a division needs no ZeroDivisionError check, which kept the serial loops
@@ -257,83 +257,11 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, 
     return totals.sum() / (n * (n - 1))
 
 
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def lay_out(positions: tuple, layouts: tuple, sums: tuple, used: np.ndarray,
-            with_grads: bool) -> None:
-    """layouts[k] = positions[k].T ((n, d) -> (d, n)) and sums[k] = 0 for the used layers."""
-    for k in range(len(layouts)):
-        if used[k]:
-            layouts[k][:] = positions[k].T
-            if with_grads:
-                sums[k][:] = 0
-
-
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def hand_over(sums: tuple, position_grads: tuple, moved: np.ndarray) -> None:
-    """position_grads[k] = sums[k].T ((d, n) -> (n, d)) for the layers whose positions move."""
-    for k in range(len(sums)):
-        if moved[k]:
-            position_grads[k][:] = sums[k].T
-
-
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
-                  weight_grads: tuple, position_grads: tuple, where: np.ndarray,
-                  used: np.ndarray, moved: np.ndarray, l2: bool, eps: np.floating,
-                  prox_coef: np.floating, trans_coef: np.floating,
-                  mode: int) -> tuple[float, float]:
-    """(sum over k in where of P_k, sum over k in where, k >= 1 of T_k) of a whole network on
-    one thread, and in WRITE mode the gradients of prox_coef * that P + trans_coef * that T.
-
-    Per layer k (tuples of L + 1 arrays): weights (n_out, n_in, K) and positions (n, d), the
-    parameters' memory; layouts and sums (d, n) scratch; weight_grads like weights, written
-    for k in where, k >= 1 (unless trans_coef is 0); position_grads (n, d), written where
-    `moved`. used: layers whose positions a cost reads. A coefficient of 0 skips its
-    gradient work.
-    """
-    with_grads = mode != VALUE_ONLY
-    lay_out(positions, layouts, sums, used, with_grads)
-    prox_total = 0.0
-    for k in where:
-        pos = layouts[k]
-        n = pos.shape[1]
-        if n < 2:
-            continue
-        scale = pos.dtype.type(prox_coef / (n * (n - 1)))
-        ratio = np.empty(n, pos.dtype)
-        grad = sums[k]
-        with_grad = with_grads and prox_coef != 0
-        row_sum = 0.0
-        for i in range(n):
-            row_sum += _proximity_row_inline(i, pos, eps, scale, with_grad, grad, ratio)
-        prox_total += row_sum / (n * (n - 1))
-    trans_mode = VALUE_ONLY if trans_coef == 0 else mode
-    trans_total = 0.0
-    for k in where:
-        if k < 1:
-            continue
-        weight = weights[k]
-        n_out, n_in = weight.shape[0], weight.shape[1]
-        scale = weight.dtype.type(trans_coef / (n_out * n_in))
-        distance = np.empty(n_in, weight.dtype)
-        ratio = np.empty(n_in, weight.dtype)
-        pos_out, pos_in, grad_weight = layouts[k], layouts[k - 1], weight_grads[k]
-        grad_out, grad_in = sums[k], sums[k - 1]
-        row_sum = 0.0
-        for i in range(n_out):
-            row_sum += _transport_row_inline(i, weight, pos_out, pos_in, l2, eps, scale,
-                                             trans_mode, grad_weight, grad_out, grad_in,
-                                             distance, ratio)
-        trans_total += row_sum / (n_out * n_in)
-    if with_grads:
-        hand_over(sums, position_grads, moved)
-    return prox_total, trans_total
-
-
 #: Work in a layer (weights x kernel size, or neuron pairs n^2) from which the per-layer
-#: parallel kernels beat network_costs. Step ratios against a plain network, 2 cores, same
-#: process: [256, 256] network_costs 1.06-1.08x, parallel 1.10-1.12x; [512, 512] 1.07-1.09x
-#: against 1.08-1.10x; [1024, 1024] 1.08-1.09x against 1.07x.
+#: parallel kernels beat kernels_network.network_costs. Step ratios against a plain
+#: network, 2 cores, same process: [256, 256] network_costs 1.06-1.08x, parallel
+#: 1.10-1.12x; [512, 512] 1.07-1.09x against 1.08-1.10x; [1024, 1024] 1.08-1.09x against
+#: 1.07x.
 PARALLEL_FROM = 1 << 19
 
 

@@ -4,6 +4,7 @@ ConfigError naming the key path, the rule and the bad value."""
 from __future__ import annotations
 
 import math
+from difflib import get_close_matches
 from typing import Any, Mapping, get_args
 from urllib.parse import urlsplit
 
@@ -75,3 +76,71 @@ def tracking_uri(raw: Any, path: str) -> str:
     if scheme == "sqlite" and (not uri.startswith("sqlite:///") or len(uri) <= len("sqlite:///")):
         raise ConfigError(f"{path}: {uri!r} is not sqlite:///<path of the database file>")
     return uri
+
+
+def suggest(key: str, allowed: Any) -> str:
+    """' (did you mean X?)' for a near miss among allowed keys, else ''."""
+    by_case = [name for name in allowed if name.lower() == key.lower()]
+    close = by_case or get_close_matches(key, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_keys(raw: Mapping[str, Any], allowed: Any, prefix: str) -> None:
+    """Raise on the first key of raw not in allowed, with a did-you-mean."""
+    for key in raw:
+        if key not in allowed:
+            shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
+            raise ConfigError(
+                f"{prefix}{shown}: unknown key{suggest(str(key), allowed)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+
+
+def typed_number(value: Any, path: str, *, integer: bool) -> float | int:
+    kind = "an integer" if integer else "a number"
+    ok_types = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        raise ConfigError(f"{path}: must be {kind}, got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ConfigError(f"{path}: must be a finite number, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def bounded(value: Any, path: str, *, integer: bool, low: float, high: float = math.inf,
+             low_open: bool = False) -> Any:
+    number = typed_number(value, path, integer=integer)
+    too_low = number <= low if low_open else number < low
+    if too_low or number > high:
+        left = "(" if low_open else "["
+        right = "]" if math.isfinite(high) else ")"
+        raise ConfigError(f"{path}: must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    return number
+
+
+def choice(value: Any, path: str, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        hint = suggest(value, allowed) if isinstance(value, str) else ""
+        raise ConfigError(f"{path}: must be one of {', '.join(allowed)}, got {value!r}{hint}")
+    return value
+
+
+def boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: must be true or false, got {value!r}")
+    return value
+
+
+def int_list(value: Any, path: str, *, low: int, allow_empty: bool) -> tuple[int, ...]:
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, (list, tuple)) or (not items and not allow_empty):
+        raise ConfigError(f"{path}: must be a non-empty list of integers, got {value!r}")
+    return tuple(
+        bounded(item, f"{path}[{i}]", integer=True, low=low) for i, item in enumerate(items)
+    )
+
+
+def name_list(value: Any, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError(f"{path}: must be a non-empty list of names, got {value!r}")
+    return tuple(choice(item, f"{path}[{i}]", allowed) for i, item in enumerate(items))

@@ -79,9 +79,9 @@ def test_proximity_matches_reference(backend, dim, n):
 
 def test_fast_exp_is_accurate_over_its_range():
     """The float32 polynomial exp used by the fused proximity kernel: rel. error < 1e-5."""
-    from spatialsearch.kernels import EXP_CLAMP, _exp_neg_f32
-
     import numpy as np
+
+    from spatialsearch.kernels import EXP_CLAMP, _exp_neg_f32
 
     for d in np.concatenate([np.linspace(0, EXP_CLAMP, 2001), [1e-4, 0.5, 31.99]]):
         exact = np.exp(-float(np.float32(d)))  # the float32 input is what the kernel sees
@@ -135,8 +135,8 @@ def test_network_costs_match_reference_and_reach_every_parameter(model_type, whe
 
 
 def _use_path(path: str, monkeypatch) -> None:
-    """network: one kernels.network_costs call (small layers); layers: the per-layer parallel
-    kernels (large layers; forced here); torch: the CUDA branch, run on the CPU."""
+    """network: one kernels_network.network_costs call (small layers); layers: the per-layer
+    parallel kernels (large layers; forced here); torch: the CUDA branch, run on the CPU."""
     from spatialsearch import kernels
 
     if path == "layers":
@@ -264,27 +264,3 @@ def test_layers_have_positions_and_round_trip_state_dict():
     copy = SpatialConv2d(2, 4, kernel=3, dim=3)
     copy.load_state_dict(conv.state_dict())
     assert torch.equal(copy.positions, conv.positions)
-
-
-@pytest.mark.parametrize("model_type", ["linear", "convolution"])
-@pytest.mark.parametrize("alpha,beta", [(1.0, 10.0), (0.5, 0.0), (0.0, 3.0)])
-@pytest.mark.parametrize("incoming", [1.0, 2.5])
-def test_penalty_node_matches_reference_value_and_gradients(model_type, alpha, beta, incoming):
-    config = trial_config_from_dict({"type": model_type, "layers": [6, 5], "labels": 5})
-    torch.manual_seed(7)
-    model = build_model(config).double()
-    layers = model.spatial_layers
-    penalty, prox, trans = costs.spatial_penalty(layers, config.cost_layers, "l2", alpha, beta)
-    ref_prox, ref_trans = reference.network_costs(layers, list(config.cost_layers), "l2")
-    reference_penalty = alpha * ref_prox + beta * ref_trans
-    assert_close(penalty, reference_penalty, **F64)
-    assert prox == pytest.approx(float(ref_prox.detach()), rel=1e-12)
-    assert trans == pytest.approx(float(ref_trans.detach()), rel=1e-12)
-    params = [p for layer in layers for p in (layer.weight, layer.positions)]
-    got = torch.autograd.grad(penalty * incoming, params, allow_unused=True)
-    want = torch.autograd.grad(reference_penalty * incoming, params, allow_unused=True)
-    for g, w in zip(got, want):
-        if w is None or torch.count_nonzero(w) == 0:
-            assert g is None or torch.count_nonzero(g) == 0
-        else:
-            assert_close(g, w, **F64)

@@ -31,7 +31,6 @@ from typing import Any, Iterator, Literal
 from spatialsearch.config import (
     FLAT_KEYS,
     TrialConfig,
-    check_keys,
     parse_flat_value,
     trial_config_from_dict,
 )
@@ -44,8 +43,16 @@ from spatialsearch.search.distributions import (
     parse_distribution,
     thaw,
 )
-from spatialsearch.search.objectives import Objective, parse_objectives
-from spatialsearch.validation import integer, literal, mapping, number, text, tracking_uri
+from spatialsearch.search.objectives import Objective, check_objectives, parse_objectives
+from spatialsearch.validation import (
+    check_keys,
+    integer,
+    literal,
+    mapping,
+    number,
+    text,
+    tracking_uri,
+)
 
 SchedulerType = Literal["asha", "moasha", "fifo"]
 Algorithm = Literal["optuna", "random", "grid"]
@@ -256,7 +263,8 @@ def _check_cross_fields(config: SearchConfig) -> None:
     if config.resources.gpu > 1 and config.resources.gpu != int(config.resources.gpu):
         raise ConfigError(f"resources.gpu: above 1 must be a whole number, got "
                           f"{config.resources.gpu}")
-    _check_objectives(config)
+    check_objectives(config.objectives, config.scheduler.type, config.search.algorithm,
+                     config.search.sampler)
     check_conditions(config.space, dict(config.fixed), config.search.algorithm)
     if config.scheduler.type != "fifo" and config.scheduler.grace_period > config.epochs:
         raise ConfigError(f"scheduler.grace_period: must be in [1, epochs={config.epochs}], "
@@ -266,19 +274,6 @@ def _check_cross_fields(config: SearchConfig) -> None:
                           "search.algorithm: random")
     for _ in config.corner_configs():  # each must be a valid trial (e.g. where vs layers)
         pass
-
-
-def _check_objectives(config: SearchConfig) -> None:
-    count, scheduler = len(config.objectives), config.scheduler.type
-    if scheduler == "moasha" and count < 2:
-        raise ConfigError("scheduler.type: moasha ranks several objectives, this search has "
-                          f"one ({config.metric}); use asha, or list objectives")
-    if scheduler == "asha" and count > 1:
-        raise ConfigError(f"scheduler.type: asha ranks one metric, this search has {count} "
-                          f"objectives; use moasha or fifo")
-    if count > 1 and config.search.algorithm == "optuna" and config.search.sampler == "cmaes":
-        raise ConfigError("search.sampler: cmaes optimises one objective; use tpe, nsga2 or "
-                          "random for several")
 
 
 def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:

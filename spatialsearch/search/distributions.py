@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args
 
-from spatialsearch.config import FLAT_KEYS, check_keys, parse_flat_value
+from spatialsearch.config import FLAT_KEYS, parse_flat_value
 from spatialsearch.errors import ConfigError
+from spatialsearch.validation import check_keys
 
 DistributionKind = Literal["uniform", "loguniform", "int", "choice", "grid"]
 

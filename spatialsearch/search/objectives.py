@@ -87,6 +87,21 @@ def parse_objectives(raw: dict[str, Any]) -> tuple[Objective, ...]:
     return tuple(found)
 
 
+def check_objectives(objectives: Sequence[Objective], scheduler: str, algorithm: str,
+                     sampler: str) -> None:
+    """The scheduler and sampler must handle this many objectives."""
+    count = len(objectives)
+    if scheduler == "moasha" and count < 2:
+        raise ConfigError("scheduler.type: moasha ranks several objectives, this search has "
+                          f"one ({objectives[0].metric}); use asha, or list objectives")
+    if scheduler == "asha" and count > 1:
+        raise ConfigError(f"scheduler.type: asha ranks one metric, this search has {count} "
+                          f"objectives; use moasha or fifo")
+    if count > 1 and algorithm == "optuna" and sampler == "cmaes":
+        raise ConfigError("search.sampler: cmaes optimises one objective; use tpe, nsga2 or "
+                          "random for several")
+
+
 def modes(objectives: Sequence[Objective]) -> list[str]:
     return [o.mode for o in objectives]
 
