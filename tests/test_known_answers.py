@@ -1,0 +1,97 @@
+"""Known answers, worked out by hand, for what the slow tests only caught statistically:
+greedy assignment, task mass, every split's masks and factors, and the masked weights.
+
+The network: digits, labels 5 (two tasks, head neurons 0-4 are task 0, 5-9 task 1), hidden
+layers [4, 3]. Head weights (10 x 3), by hidden-1 neuron:
+    n0: 1 from head rows 0-4                       -> mass (task 0, task 1) = (5, 0)
+    n1: 3 from rows 1 and 3, 1 from rows 5-9       -> (6, 5): task 0
+    n2: 1 from rows 5-9                            -> (0, 5): task 1
+(Assigning head rows by j % 2 instead of j // 5 would give n1 (2, 9): task 1.)
+Hidden-1 weights (3 x 4): n0 <- h0, n1 <- h1, n2 <- h2 and h3, all 1: hidden-0 masses
+(1, 0), (1, 0), (0, 1), (0, 1).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from analysis.context import open_checkpoint
+from analysis.split import masks_for, split
+from spatialsearch.checkpoint import save_checkpoint
+from spatialsearch.config import trial_config_from_dict
+from spatialsearch.models import build_model
+from spatialsearch.segregation import greedy_assignment, task_mass
+
+HEAD = torch.zeros(10, 3)
+HEAD[0:5, 0] = 1.0
+HEAD[[1, 3], 1] = 3.0
+HEAD[5:10, 1] = 1.0
+HEAD[5:10, 2] = 1.0
+HIDDEN1 = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 1.0]])
+
+
+@pytest.fixture()
+def context(tmp_path):
+    config = trial_config_from_dict({"datasets": ["digits"], "labels": 5, "layers": [4, 3]})
+    model = build_model(config)
+    layers = model.spatial_layers
+    with torch.no_grad():
+        layers[0].weight.fill_(0.01)
+        layers[1].weight.copy_(HIDDEN1)
+        layers[2].weight.copy_(HEAD)
+        for layer in layers:
+            layer.bias.fill_(0.5)
+    path = tmp_path / "hand.pt"
+    save_checkpoint(path, model, config, 1, {})
+    return open_checkpoint(path)
+
+
+def test_task_mass_and_greedy_assignment(context):
+    layers = context.model.spatial_layers
+    mass = task_mass(layers, 2, 5)
+    assert mass[1].tolist() == [[5.0, 6.0, 0.0], [0.0, 5.0, 5.0]]  # (task, neuron)
+    assert mass[0].tolist() == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    assert [a.tolist() for a in greedy_assignment(layers, 2, 5)] == [[0, 0, 1, 1], [0, 0, 1]]
+
+
+def test_greedy_split_masks_and_the_masked_weights(context):
+    result = split(context, "greedy")
+    assert result.assignment == [[0, 0, 1, 1], [0, 0, 1]]
+    assert [m.tolist() for m in result.masks[0]] == [[1, 1, 0, 0], [1, 1, 0]]
+    assert [m.tolist() for m in result.masks[1]] == [[0, 0, 1, 1], [0, 0, 1]]
+    task0 = result.networks[0].spatial_layers
+    # removed hidden-0 neurons 2, 3: no incoming weights, no bias, no outgoing weights
+    assert torch.all(task0[0].weight[2:] == 0) and torch.all(task0[0].weight[:2] == 0.01)
+    assert task0[0].bias.tolist() == [0.5, 0.5, 0.0, 0.0]
+    assert task0[1].weight.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    assert task0[1].bias.tolist() == [0.5, 0.5, 0.0]
+    expected_head = HEAD.clone()
+    expected_head[:, 2] = 0  # hidden-1 neuron 2 removed; the head itself is never masked
+    assert torch.equal(task0[2].weight, expected_head)
+    assert task0[2].bias.tolist() == [0.5] * 10
+    task1 = result.networks[1].spatial_layers
+    assert task1[1].weight.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]]
+    assert torch.equal(task1[2].weight[:, 2], HEAD[:, 2])
+
+
+def test_rescale_factors_are_mass_over_the_largest_mass(context):
+    masks, assignment = masks_for(context, "rescale")
+    assert assignment == []
+    assert masks[0][1].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    assert masks[1][1].tolist() == pytest.approx([0.0, 5 / 6, 1.0])  # not 5/11: max, not sum
+    assert masks[0][0].tolist() == [1.0, 1.0, 0.0, 0.0]
+    network = split(context, "rescale").networks[1].spatial_layers
+    assert network[2].weight[:, 1].tolist() == pytest.approx((HEAD[:, 1] * 5 / 6).tolist())
+
+
+def test_probability_keeps_a_neuron_with_its_rescale_factor(context):
+    kept = torch.zeros(3)
+    seeds = 600
+    for seed in range(seeds):
+        masks, _ = masks_for(context, "probability", seed=seed)
+        assert masks[1][1][0] == 0 and masks[1][1][2] == 1  # factors 0 and 1: certain
+        assert masks[0][0].tolist() == [1.0, 1.0, 0.0, 0.0]
+        kept += masks[1][1]
+    # 5/6 = 0.833 (sum-normalised it would be 5/11 = 0.455); binomial sd 0.015 at 600 seeds
+    assert kept[1] / seeds == pytest.approx(5 / 6, abs=0.06)
