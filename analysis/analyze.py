@@ -18,13 +18,14 @@ from analysis.plot import plot_positions
 from analysis.record import record, save_recording
 from analysis.score import save_score, score
 from analysis.split import METHODS, check_method, save_split, split
+from spatialsearch import metrics as m
 from spatialsearch.segregation import segregation
 
 
 def describe(context: AnalysisContext, segregation_mean: float) -> str:
     """One-line plot title: the costs, the accuracy and the segregation of a checkpoint."""
     cost = context.config.cost
-    accuracy = context.checkpoint.metrics.get("val_accuracy", float("nan"))
+    accuracy = context.checkpoint.metrics.get(m.VAL_ACCURACY, float("nan"))
     return (f"{context.path.parent.name}/{context.path.name}: proximity α={cost.proximity:g}, "
             f"transport β={cost.transport:g} ({cost.norm}); val. accuracy {accuracy:.3f}, "
             f"segregation {segregation_mean:.2f}")

@@ -159,6 +159,7 @@ _SECTIONS: dict[str, type] = {
     "data": DataConfig, "model": ModelConfig, "cost": CostConfig, "optim": OptimConfig,
     "run": RunConfig,
 }
+MAX_EPOCHS = 100_000
 #: flat key -> section name, e.g. "proximity" -> "cost".
 FLAT_KEYS: dict[str, str] = {
     f.name: section for section, cls in _SECTIONS.items() for f in fields(cls)
@@ -191,6 +192,7 @@ def _device(value: Any, path: str) -> str:
     return value
 
 
+# One case per training key (52 lines): the table of rules, read top to bottom.
 def _parse_value(key: str, value: Any, path: str) -> Any:
     """Check one flat key's value in isolation and return it in its canonical type."""
     match key:
@@ -211,7 +213,9 @@ def _parse_value(key: str, value: Any, path: str) -> Any:
             return bounded(value, path, integer=False, low=0.0, high=0.5, low_open=True)
         case "train_samples":
             return bounded(value, path, integer=True, low=0)
-        case "batch" | "epochs" | "dim":
+        case "epochs":  # over 10^5 epochs is a typo (a digits epoch takes ~25 ms)
+            return bounded(value, path, integer=True, low=1, high=MAX_EPOCHS)
+        case "batch" | "dim":
             return bounded(value, path, integer=True, low=1)
         case "type":
             return choice(value, path, get_args(ModelType))

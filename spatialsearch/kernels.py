@@ -95,6 +95,7 @@ def _slope(w: np.floating, l2: bool) -> np.floating:
     return w + w if l2 else np.sign(w)
 
 
+# One function (51 lines) on purpose: split, numba no longer vectorises the inner loops.
 def _transport_row(i: int, weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
                    l2: bool, eps: np.floating, scale: np.floating, mode: int,
                    grad_weight: np.ndarray, grad_out: np.ndarray, grad_in: np.ndarray,

@@ -36,6 +36,7 @@ def hand_over(sums: tuple, position_grads: tuple, moved: np.ndarray) -> None:
 
 
 @numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
+# One function (51 lines) on purpose: one jitted call per step is its reason to exist.
 def network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
                   weight_grads: tuple, position_grads: tuple, where: np.ndarray,
                   used: np.ndarray, moved: np.ndarray, l2: bool, eps: np.floating,

@@ -15,9 +15,13 @@ SEGREGATION = "segregation"            # mean over hidden layers (docs/reference
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
 
 
+TASK_ACCURACY_PREFIX = "val_accuracy_task"   # + task index
+LAYER_SEGREGATION_PREFIX = "segregation_layer"  # + hidden layer index
+
+
 def val_task_accuracy(task: int) -> str:
     """Validation accuracy of one task's head on its own samples."""
-    return f"val_accuracy_task{task}"
+    return f"{TASK_ACCURACY_PREFIX}{task}"
 
 
 def test_task_accuracy(task: int) -> str:
@@ -25,4 +29,4 @@ def test_task_accuracy(task: int) -> str:
 
 
 def layer_segregation(layer: int) -> str:
-    return f"segregation_layer{layer}"
+    return f"{LAYER_SEGREGATION_PREFIX}{layer}"

@@ -52,7 +52,7 @@ TRAIN_LIMITS = [  # key, accepted, refused
     ("labels", 10, 11), ("labels", 1, 0),
     ("validation_fraction", 0.5, 0.5000001), ("validation_fraction", 1e-9, 0.0),
     ("test_fraction", 0.5, 0.51), ("kernel", 15, 17), ("kernel", 1, -1),
-    ("epochs", 1, 0), ("batch", 1, 0), ("dim", 1, 0), ("train_samples", 0, -1),
+    ("epochs", 1, 0), ("epochs", 100_000, 100_001), ("batch", 1, 0), ("dim", 1, 0), ("train_samples", 0, -1),
     ("seed", 2**32 - 1, 2**32), ("seed", 0, -1), ("lr", 1e-12, 0.0),
     ("positions_lr", 0.0, -1e-12), ("proximity", 0.0, -1e-12), ("transport", 0.0, -1e-9),
 ]

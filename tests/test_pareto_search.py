@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import optuna
 import pytest
@@ -29,7 +30,9 @@ def test_pareto_search_with_reseeding(ray_session, tmp_path):
         "analyze": 0, "fixed": {"layers": [12, 8], "epochs": 4, "batch": 64},
         "space": {"transport": {"loguniform": [0.1, 100]}, "lr": {"loguniform": [3e-3, 3e-2]},
                   "proximity": {"loguniform": [0.01, 10]}}})
+    environment = dict(os.environ)
     summary = run_search(config, quiet=True)
+    assert dict(os.environ) == environment  # a search leaves the environment as it found it
     folder = tmp_path / "mo"
     pareto = summary.pareto
     members = [m["trial_id"] for m in pareto["members"]]

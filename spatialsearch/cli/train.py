@@ -109,7 +109,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_epoch(results: dict[str, float]) -> None:
-    per_task = sorted(k for k in results if k.startswith("val_accuracy_task"))
+    per_task = sorted(k for k in results if k.startswith(m.TASK_ACCURACY_PREFIX))
     tasks = " ".join(f"{results[k]:.3f}" for k in per_task)
     print(f"epoch {int(results[m.EPOCH]):4d}  loss {results[m.TRAIN_LOSS]:.4f}  "
           f"val acc {results[m.VAL_ACCURACY]:.4f} [{tasks}]  "

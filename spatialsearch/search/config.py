@@ -1,11 +1,10 @@
 """Search spaces: one YAML file -> a validated, frozen SearchConfig (no torch, no ray).
 
     name: transport                    # search name: Ray experiment, MLflow parent run
-    metric: val_accuracy               # what the searcher and scheduler optimise
-    mode: max
+    metric: val_accuracy               # or objectives: [{metric, mode}, ...] (objectives.py)
     num_samples: 16                    # trials (a grid multiplies them: Ray semantics)
     max_concurrent_trials: 2
-    scheduler: {type: asha, grace_period: 2, reduction_factor: 2}    # or fifo
+    scheduler: {type: asha, grace_period: 2, reduction_factor: 2}    # or moasha, fifo
     search: {algorithm: optuna, sampler: tpe, seed: 0}               # or random, grid
     resources: {cpu: 1, gpu: 0}
     max_failures: 1
@@ -26,8 +25,9 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, Mapping
 
+from spatialsearch import metrics as m
 from spatialsearch.config import (
     FLAT_KEYS,
     TrialConfig,
@@ -83,7 +83,7 @@ class ResourcesConfig:
 @dataclass(frozen=True)
 class SearchConfig:
     name: str = "search"
-    objectives: tuple[Objective, ...] = (Objective("val_accuracy", "max"),)
+    objectives: tuple[Objective, ...] = (Objective(m.VAL_ACCURACY, "max"),)
     num_samples: int = 8
     max_concurrent_trials: int = 2
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -180,20 +180,42 @@ def _name(raw: Any, path: str) -> str:
     return name
 
 
-def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
-    """Validate a search-space document.
+def _section(raw: Mapping[str, Any], name: str, keys: set[str]) -> Mapping[str, Any]:
+    section = mapping(raw.get(name), name)
+    check_keys(section, keys, f"{name}.")
+    return section
 
-    Raises:
-        ConfigError: naming the key path, the rule and the value.
-    """
-    raw = mapping(raw, "search space")
-    check_keys(raw, _TOP_KEYS, "")
-    scheduler = mapping(raw.get("scheduler"), "scheduler")
-    check_keys(scheduler, {"type", "grace_period", "reduction_factor"}, "scheduler.")
-    search = mapping(raw.get("search"), "search")
-    check_keys(search, {"algorithm", "sampler", "seed"}, "search.")
-    resources = mapping(raw.get("resources"), "resources")
-    check_keys(resources, {"cpu", "gpu"}, "resources.")
+
+def _scheduler(raw: Mapping[str, Any]) -> SchedulerConfig:
+    section, default = _section(raw, "scheduler", {"type", "grace_period",
+                                                   "reduction_factor"}), SchedulerConfig()
+    return SchedulerConfig(
+        type=literal(section.get("type", default.type), "scheduler.type", SchedulerType),
+        grace_period=integer(section.get("grace_period", default.grace_period),
+                             "scheduler.grace_period", 1),
+        reduction_factor=integer(section.get("reduction_factor", default.reduction_factor),
+                                 "scheduler.reduction_factor", 2))
+
+
+def _search(raw: Mapping[str, Any]) -> SearchAlgorithmConfig:
+    section, default = _section(raw, "search", {"algorithm", "sampler", "seed"}), \
+        SearchAlgorithmConfig()
+    return SearchAlgorithmConfig(
+        algorithm=literal(section.get("algorithm", default.algorithm), "search.algorithm",
+                          Algorithm),
+        sampler=literal(section.get("sampler", default.sampler), "search.sampler",
+                        OptunaSampler),
+        seed=integer(section.get("seed", default.seed), "search.seed", 0))
+
+
+def _resources(raw: Mapping[str, Any]) -> ResourcesConfig:
+    section, default = _section(raw, "resources", {"cpu", "gpu"}), ResourcesConfig()
+    return ResourcesConfig(cpu=number(section.get("cpu", default.cpu), "resources.cpu", 0.01),
+                           gpu=number(section.get("gpu", default.gpu), "resources.gpu", 0.0))
+
+
+def _keys(raw: Mapping[str, Any]) -> tuple[tuple, tuple]:
+    """(fixed, space): the training keys, each either fixed or searched."""
     fixed_raw = mapping(raw.get("fixed"), "fixed")
     space_raw = mapping(raw.get("space"), "space")
     check_keys(fixed_raw, FLAT_KEYS, "fixed.")
@@ -205,47 +227,35 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         parse_flat_value(key, value, prefix="fixed.")
     space = tuple(sorted((k, parse_distribution(k, v, f"space.{k}"))
                          for k, v in space_raw.items()))
-    defaults = SearchConfig()
-    d_sched, d_search, d_res = SchedulerConfig(), SearchAlgorithmConfig(), ResourcesConfig()
+    return tuple(sorted((k, freeze(v)) for k, v in fixed_raw.items())), space
+
+
+def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
+    """Validate a search-space document.
+
+    Raises:
+        ConfigError: naming the key path, the rule and the value.
+    """
+    raw = mapping(raw, "search space")
+    check_keys(raw, _TOP_KEYS, "")
+    fixed, space = _keys(raw)
+    default = SearchConfig()
+
+    def count(key: str, low: int, high: int | None = None) -> int:
+        return integer(raw.get(key, getattr(default, key)), key, low, high=high)
+
     config = SearchConfig(
-        name=_name(raw.get("name", defaults.name), "name"),
-        objectives=parse_objectives(raw),
-        num_samples=integer(raw.get("num_samples", defaults.num_samples), "num_samples", 1,
-                            high=MAX_TRIALS),
-        max_concurrent_trials=integer(raw.get("max_concurrent_trials",
-                                           defaults.max_concurrent_trials),
-                                   "max_concurrent_trials", 1),
-        scheduler=SchedulerConfig(
-            type=literal(scheduler.get("type", d_sched.type), "scheduler.type", SchedulerType),
-            grace_period=integer(scheduler.get("grace_period", d_sched.grace_period),
-                              "scheduler.grace_period", 1),
-            reduction_factor=integer(scheduler.get("reduction_factor", d_sched.reduction_factor),
-                                  "scheduler.reduction_factor", 2),
-        ),
-        search=SearchAlgorithmConfig(
-            algorithm=literal(search.get("algorithm", d_search.algorithm), "search.algorithm",
-                               Algorithm),
-            sampler=literal(search.get("sampler", d_search.sampler), "search.sampler",
-                             OptunaSampler),
-            seed=integer(search.get("seed", d_search.seed), "search.seed", 0),
-        ),
-        resources=ResourcesConfig(
-            cpu=number(resources.get("cpu", d_res.cpu), "resources.cpu", 0.01),
-            gpu=number(resources.get("gpu", d_res.gpu), "resources.gpu", 0.0),
-        ),
-        max_failures=integer(raw.get("max_failures", defaults.max_failures), "max_failures", 0),
-        checkpoint_every=integer(raw.get("checkpoint_every", defaults.checkpoint_every),
-                              "checkpoint_every", 1),
-        output=text(raw.get("output", defaults.output), "output"),
-        tracking_uri=tracking_uri(raw.get("tracking_uri", defaults.tracking_uri),
+        name=_name(raw.get("name", default.name), "name"), objectives=parse_objectives(raw),
+        num_samples=count("num_samples", 1, MAX_TRIALS),
+        max_concurrent_trials=count("max_concurrent_trials", 1),
+        scheduler=_scheduler(raw), search=_search(raw), resources=_resources(raw),
+        max_failures=count("max_failures", 0), checkpoint_every=count("checkpoint_every", 1),
+        output=text(raw.get("output", default.output), "output"),
+        tracking_uri=tracking_uri(raw.get("tracking_uri", default.tracking_uri),
                                   "tracking_uri"),
-        experiment=text(raw.get("experiment", defaults.experiment), "experiment"),
-        analyze=integer(raw.get("analyze", defaults.analyze), "analyze", 0),
-        reseed=integer(raw.get("reseed", defaults.reseed), "reseed", 0),
-        fixed=tuple(sorted((k, freeze(v)) for k, v in fixed_raw.items())),
-        space=space,
-        source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16],
-    )
+        experiment=text(raw.get("experiment", default.experiment), "experiment"),
+        analyze=count("analyze", 0), reseed=count("reseed", 0), fixed=fixed, space=space,
+        source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16])
     _check_cross_fields(config)
     return config
 

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from spatialsearch import metrics as m
 from spatialsearch.pareto import oriented, rank_order
 from spatialsearch.search.saved_state import SavedAttributes
 
@@ -52,7 +53,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
     """
 
     def __init__(self, metrics: Sequence[str], modes: Sequence[str], *, max_t: int,
-                 grace_period: int, reduction_factor: int, time_attr: str = "epoch") -> None:
+                 grace_period: int, reduction_factor: int, time_attr: str = m.EPOCH) -> None:
         super().__init__()
         self.metrics, self.modes = tuple(metrics), tuple(modes)
         self.time_attr, self.reduction_factor = time_attr, reduction_factor

@@ -24,7 +24,7 @@ from spatialsearch.validation import literal, mapping, text
 Mode = Literal["max", "min"]
 #: metrics a search may optimise (per-task and per-layer names are accepted too).
 METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.SEGREGATION, m.PROXIMITY, m.TRANSPORT)
-_PREFIXES = ("val_accuracy_task", "segregation_layer")
+_PREFIXES = (m.TASK_ACCURACY_PREFIX, m.LAYER_SEGREGATION_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.mlflow_store import Store, connect
 
@@ -54,7 +55,7 @@ class TrialRun(NamedTuple):
 
 def epoch_metrics(result: dict[str, Any]) -> tuple[int, dict[str, float]]:
     """(epoch, the finite numeric training metrics) of one reported result."""
-    step = int(result.get("epoch", result.get("training_iteration", 0)))
+    step = int(result.get(m.EPOCH, result.get("training_iteration", 0)))
     values = {k: float(v) for k, v in result.items()
               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
               and k not in RAY_KEYS}
@@ -129,7 +130,7 @@ class SearchTracking:
                 if TRIAL_TAG in run.data.tags}
 
     def _last_step(self, run_id: str) -> int:
-        history = self.client.get_metric_history(run_id, "epoch")
+        history = self.client.get_metric_history(run_id, m.EPOCH)
         return max((metric.step for metric in history), default=0)
 
     def run_of(self, trial: TrialRun) -> str | None:
