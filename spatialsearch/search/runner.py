@@ -31,6 +31,7 @@ from spatialsearch.search.session import (
     TUNE_SETTINGS,
     environment,
     file_loggers,
+    restored_environment,
     start_ray,
 )
 from spatialsearch.search.study import StudyWriter
@@ -102,7 +103,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     folder.mkdir(parents=True, exist_ok=True)
     trainable = trainable or search_trainable(config)
     artifacts = None if config.tracking_uri else folder / "mlartifacts"
-    with environment(MLFLOW_HTTP):
+    with restored_environment(), environment(MLFLOW_HTTP):
         tracking = SearchTracking(Store(tracking_uri(config), config.experiment, artifacts),
                                   config.name, config.source_hash, folder)
         mlflow = MlflowCallback(tracking)  # opens the store while Ray starts

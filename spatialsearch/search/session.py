@@ -42,6 +42,19 @@ def environment(settings: dict[str, str]) -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+@contextlib.contextmanager
+def restored_environment() -> Iterator[None]:
+    """Whatever the search or the libraries it imports change in os.environ (OpenMP's
+    KMP_* on import, MLflow's telemetry session) is undone when it ends."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            os.environ.pop(key, None)
+        os.environ.update({k: v for k, v in before.items() if os.environ.get(k) != v})
+
+
 #: MLflow's HTTP client retries a dead server for minutes per call; the core's breaker needs
 #: a failure quickly (tracking.SearchTracking)
 MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
