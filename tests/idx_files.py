@@ -41,3 +41,18 @@ def write_dataset(root: Path, name: str, train: int, test: int, seed: int = 0,
             (raw / label_file).write_bytes(_idx(table, 0x0C))
         else:
             (raw / label_file).write_bytes(_idx(classes.astype(np.uint8), 0x08))
+
+
+def write_indexed_dataset(root: Path, name: str, train: int, test: int) -> None:
+    """Like write_dataset, but every image is distinct: pixels 0 and 1 hold its index
+    (train 0.., test 1000..) as i // 256, i % 256; classes cycle 0..9."""
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    files = RAW_FILES[name]
+    for count, start, (image_file, label_file) in ((train, 0, files[0:2]),
+                                                   (test, 1000, files[2:4])):
+        images = np.zeros((count, 28, 28), dtype=np.uint8)
+        index = np.arange(start, start + count)
+        images[:, 0, 0], images[:, 0, 1] = index // 256, index % 256
+        (raw / image_file).write_bytes(_idx(images, 0x08))
+        (raw / label_file).write_bytes(_idx((index % 10).astype(np.uint8), 0x08))

@@ -77,9 +77,40 @@ def test_digits_is_two_tasks_of_real_digits():
     assert total == 1797 and len(data.train) == 2
     assert data.train[0].pixels.shape[1:] == (1, 8, 8) and data.train[0].scale == 16.0
     assert data.train[0].images().max() == 1.0  # digits' 0..16 map to [0, 1]
-    # train, validation and test are disjoint
-    flat = [t.images().flatten(1) for split in data for t in split]
-    assert torch.unique(torch.cat(flat), dim=0).shape[0] >= 1797 - 50  # digits has few dupes
+    # the splits hold every image once: as many distinct images as digits itself has (it
+    # repeats a few images; test_splits_are_disjoint checks disjointness on unique images)
+    flat = torch.cat([t.pixels.flatten(1) for split in data for t in split])
+    raw = torch.from_numpy(np.loadtxt(_digits_csv(), delimiter=",", dtype=np.int64)[:, :-1])
+    assert torch.unique(flat, dim=0).shape[0] == torch.unique(raw, dim=0).shape[0]
+
+
+def _digits_csv():
+    import importlib.util
+    from pathlib import Path
+
+    return Path(importlib.util.find_spec("sklearn").submodule_search_locations[0], "datasets",
+                "data", "digits.csv.gz")
+
+
+def test_splits_are_disjoint_and_lose_nothing(tmp_path):
+    """Images that are all distinct (their first pixels spell their index): validation is
+    carved from train without overlap, and test is the official test file."""
+    from tests.idx_files import write_indexed_dataset
+
+    write_indexed_dataset(tmp_path, "MNIST", train=300, test=40)
+    config = trial_config_from_dict({"datasets": ["MNIST"], "labels": 5, "root": str(tmp_path),
+                                     "validation_fraction": 0.2})
+    data = load_task_data(config.data, seed=2, device=CPU)
+
+    def ids(split):
+        pixels = torch.cat([t.pixels.flatten(1) for t in split]).long()
+        return (pixels[:, 0] * 256 + pixels[:, 1]).tolist()
+
+    train, validation, test = ids(data.train), ids(data.validation), ids(data.test)
+    assert len(validation) == 60 and len(train) == 240
+    assert not set(train) & set(validation)
+    assert sorted(train + validation) == list(range(300))
+    assert sorted(test) == list(range(1000, 1040))
 
 
 def test_digits_are_exactly_scikit_learns_load_digits():

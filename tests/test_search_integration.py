@@ -390,9 +390,14 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
             url = next((f.group(1) for f in found if f), None)
         assert url is not None, "".join(lines)
         assert url.startswith("http://127.0.0.1:")  # bound to loopback by default
+        announced = next(line for line in lines if "Ray dashboard:" in line)
         token = Path.home() / ".ray" / "auth_token"
+        token_auth = "token auth:" in announced
+        # the driver says which it is, and says so truthfully
+        assert token_auth == token.is_file(), announced
+        assert token_auth or "no auth token configured" in announced, announced
         headers = ({"Authorization": f"Bearer {token.read_text().strip()}"}
-                   if token.is_file() else {})
+                   if token_auth else {})
         alive: list[dict] = []
         while not alive and time.time() < deadline:
             request = urllib.request.Request(f"{url}/api/v0/actors?limit=100&detail=1",
@@ -403,12 +408,13 @@ def test_ray_dashboard_api_shows_the_running_trials_with_the_token(tmp_path):
                      if a["state"] == "ALIVE" and a.get("repr_name") == "train_trial"]
             time.sleep(0.5)
         assert 1 <= len(alive) <= 2  # max_concurrent_trials
-        if headers:  # where the token is, yes; the token itself, never
-            assert token.read_text().strip() not in "".join(lines)
-        if headers:  # token auth on: without the token the API refuses
+        if token_auth:  # where the token is, yes; the token itself, never; and without it
+            assert token.read_text().strip() not in "".join(lines)  # the API refuses
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(f"{url}/api/v0/actors", timeout=10)
             assert refused.value.code == 401
+        else:  # no token auth: the API answers without one (alive was listed so)
+            assert headers == {}
     finally:
         kill_tree(driver.pid)
         driver.wait()
