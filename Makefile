@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages search train test bench clean
+.PHONY: install system-packages search train test bench mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,13 @@ system-packages:
 test: $(STAMP) system-packages
 	$(PY) -m pytest -q
 
+# mutation score of the pure-Python modules ([tool.mutmut] in pyproject.toml); long, not in CI
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet mutmut==3.8.1
+	$(VENV)/bin/mutmut run; $(VENV)/bin/mutmut results
+
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache mutants
