@@ -51,7 +51,7 @@ BAD = [
     ({"optimizer_args": [1]}, r"optimizer_args: must be a mapping"),
     ({"optimizer_args": {"lr": 1}}, r"optimizer_args\.lr: not allowed"),
     ({"optimizer_args": {"betas": {"a": 1}}}, r"optimizer_args\.betas: must be a number"),
-    ({"epochs": 0}, r"epochs: must be in \[1, inf\), got 0"),
+    ({"epochs": 0}, r"epochs: must be in \[1, 100000\], got 0"),
     ({"seed": -3}, r"seed: must be in \[0, 4.29497e\+09\], got -3"),
     ({"device": "gpu"}, r"device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     ({"dim": 0}, r"dim: must be in \[1, inf\), got 0"),
