@@ -20,6 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.mlflow_store import KIND_OF_EXPERIMENT, MODEL_TRAINING
 from spatialsearch.search.runner import run_search
 from spatialsearch.search.tracking import TRIAL_TAG
 
@@ -71,6 +72,11 @@ def test_mlflow_ui_shows_the_search_its_runs_metrics_and_plots(ray_session, tmp_
         experiment = client.get_experiment_by_name("spatialsearch").experiment_id
         runs = client.search_runs([experiment])
         best = next(r for r in runs if r.data.tags.get(TRIAL_TAG) == summary.best["trial_id"])
+        # the model-training view of the UI (not GenAI's), each run named by its trial id
+        tags = client.get_experiment(experiment).tags
+        assert tags[KIND_OF_EXPERIMENT] == MODEL_TRAINING
+        assert all(r.info.run_name == r.data.tags[TRIAL_TAG] for r in runs
+                   if TRIAL_TAG in r.data.tags)
         shots = Path(os.environ.get("SPATIALSEARCH_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
 
