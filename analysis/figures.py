@@ -95,18 +95,23 @@ def hypervolume_history(pareto: dict[str, Any], path: Path) -> Path:
     return _save(figure, path)
 
 
-def tradeoff(trials: Sequence[Any], seg: np.ndarray, metric: str, path: Path) -> Path:
-    """Best metric vs the best checkpoint's segregation, with their Pareto front."""
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of points no other point beats on both x and y (both maximised), by x."""
     from spatialsearch.pareto import oriented, pareto_indices
 
+    keep = pareto_indices(oriented(np.column_stack([x, y]), ["max", "max"]))
+    return np.array(sorted(keep, key=lambda i: x[i]), dtype=int)
+
+
+def tradeoff(trials: Sequence[Any], seg: np.ndarray, metric: str, path: Path) -> Path:
+    """Best metric vs the best checkpoint's segregation, with their Pareto front."""
     plt = pyplot()
     best = np.array([t.best for t in trials])
     ok = np.isfinite(seg) & np.isfinite(best)
     figure, axis = plt.subplots(figsize=(6, 4.5))
     axis.scatter(best[ok], seg[ok], color="#1f77b4", label="trial (best checkpoint)")
     if ok.sum():
-        kept = pareto_indices(oriented(np.column_stack([best[ok], seg[ok]]), ["max", "max"]))
-        front = np.flatnonzero(ok)[sorted(kept, key=lambda i: best[ok][i])]
+        front = np.flatnonzero(ok)[pareto_front(best[ok], seg[ok])]
         axis.plot(best[front], seg[front], "-o", color="#d62728", label="Pareto front")
         for i in front:
             axis.annotate(trials[i].trial_id, (best[i], seg[i]), fontsize=7,

@@ -54,14 +54,6 @@ def warm_up() -> None:
     pyplot()
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of points no other point beats on both x and y (both maximised), by x."""
-    from spatialsearch.pareto import oriented, pareto_indices
-
-    keep = pareto_indices(oriented(np.column_stack([x, y]), ["max", "max"]))
-    return np.array(sorted(keep, key=lambda i: x[i]), dtype=int)
-
-
 def _pareto_section(pareto: dict[str, Any], trials: list[TrialRecord], out: Path) -> str:
     names = [o["metric"] for o in pareto["objectives"]]
     rows = []

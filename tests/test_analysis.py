@@ -301,7 +301,7 @@ def test_segregation_equals_scikit_learns_cross_validated_knn(seed):
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():
-    from analysis.report import pareto_front
+    from analysis.figures import pareto_front
 
     x = np.array([0.9, 0.99, 0.5, 0.95, 0.99, 0.3])
     y = np.array([0.8, 0.5, 0.9, 0.7, 0.4, 0.2])

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from spatialsearch.search.front import ParetoFront
 from spatialsearch.search.reseed import RESEED_TAG, Spread
-from spatialsearch.search.results import short_value
+from spatialsearch.search.results import short_value, text_table
 from spatialsearch.search.tracking import SearchTracking
 
 PARETO_TAG = "spatialsearch.pareto"
@@ -75,9 +75,7 @@ def format_pareto(pareto: dict[str, Any]) -> str:
         if reseed is not None and not reseed["survives"]:
             cells[-1] += "  (dominated after reseeding)"
         body.append(cells)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)] if body else []
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
-             for cells in [header, *body]]
+    lines = [text_table(header, body)]
     reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
     lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
                  f"(reference point: {reference})")

@@ -24,7 +24,7 @@ from spatialsearch.search.answer import (
 )
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import pareto_front
-from spatialsearch.search.ray_folder import prune_checkpoints
+from spatialsearch.search.ray_folder import RAY_FOLDER, prune_checkpoints
 from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
 from spatialsearch.search.results import TrialRow, outcomes, write_results
 from spatialsearch.search.session import TUNE_SETTINGS, environment, file_loggers
@@ -34,7 +34,6 @@ from spatialsearch.search.tracking import SearchTracking
 from spatialsearch.search.tracking_callback import MlflowCallback
 
 _logger = logging.getLogger(__name__)
-RAY_FOLDER = "ray"
 
 
 def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTracking,

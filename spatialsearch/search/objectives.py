@@ -40,10 +40,6 @@ class Objective:
             return 1.0 / num_tasks
         return worst
 
-    @property
-    def needs_segregation(self) -> bool:
-        return self.metric.startswith(m.SEGREGATION)
-
 
 def parse_metric(raw: Any, path: str) -> str:
     metric = text(raw, path)

@@ -14,9 +14,9 @@ from spatialsearch.footprint import available_bytes, gib, parameters, trial_byte
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import check_store
 from spatialsearch.search.ray_compat import check_ray_version
+from spatialsearch.search.ray_folder import RAY_FOLDER
 
 _logger = logging.getLogger(__name__)
-RAY_FOLDER = "ray"
 
 
 def preflight(config: SearchConfig, resume: bool, address: str | None = None) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 BEST_FILE = "best.pt"
+RAY_FOLDER = "ray"  # <search folder>/ray/<name>: the search's Tune experiment
 
 
 class RecordedTrial(NamedTuple):

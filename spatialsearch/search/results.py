@@ -146,11 +146,16 @@ def format_table(summary: SearchSummary, top: int = 20) -> str:
     header = ["trial", *keys, metric, "epochs"]
     body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys),
              f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa
     more = len(summary.table) - len(rows)
     tail = [f"... {more} more trials in results.csv"] if more else []
-    return "\n".join([line(header), *(line(b) for b in body), *tail])
+    return "\n".join([text_table(header, body), *tail])
+
+
+def text_table(header: list[str], body: list[list[Any]]) -> str:
+    """Columns left-aligned to their widest cell, two spaces apart."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+                     for cells in [header, *body])
 
 
 def short_value(value: Any) -> str:

@@ -18,13 +18,13 @@ from typing import Any
 from ray import tune
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.conclude import RAY_FOLDER, conclude, disk_errors, warm_report
+from spatialsearch.search.conclude import conclude, disk_errors, warm_report
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import Store, check_store
 from spatialsearch.search.preflight import preflight
 from spatialsearch.search.progress import OnTail, TrialLines
 from spatialsearch.search.ray_compat import give_restored_tuner_callbacks
-from spatialsearch.search.ray_folder import recorded_trials
+from spatialsearch.search.ray_folder import RAY_FOLDER, recorded_trials
 from spatialsearch.search.results import collect_rows
 from spatialsearch.search.session import (
     MLFLOW_HTTP,

@@ -106,8 +106,8 @@ def stopping_epochs(config: SearchConfig) -> tuple[int, ...]:
     checkpoints there, and measures segregation, so a rung decision sees every objective."""
     if config.scheduler.type == "fifo":
         return ()
-    return tuple(epoch for epoch in rung_epochs(config.epochs, config.scheduler.grace_period,
-                                                config.scheduler.reduction_factor))
+    return rung_epochs(config.epochs, config.scheduler.grace_period,
+                       config.scheduler.reduction_factor)
 
 
 def searcher(config: SearchConfig) -> Any:
