@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync-mlflow", help="re-log a finished search's results to MLflow",
                           description="Log what a search's MLflow store missed (e.g. the "
                                       "server was down) from the search folder's results.")
-    sync.add_argument("folder", help="the search folder (<output>/<name>)")
+    sync.add_argument("folder", help="the search folder (<output>/<name>), or the search's "
+                                     "folder in S3 storage (s3://bucket/prefix/<name>)")
     sync.add_argument("--tracking-uri", help="another MLflow store (default: the search's)")
+    sync.add_argument("--storage-endpoint", help="URL of the S3-compatible store holding it")
     sync.set_defaults(handler=command_sync)
     return parser
 

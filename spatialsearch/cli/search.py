@@ -36,7 +36,8 @@ def command_search(args: argparse.Namespace) -> int:
     raw = load_config_file(args.space, key="search space")
     config = search_config_from_dict(_apply_sets(raw, args.set or []), text_path.read_text())
     config = with_overrides(config, output=args.output, tracking_uri=args.tracking_uri,
-                            num_samples=args.num_samples)
+                            num_samples=args.num_samples, storage=args.storage,
+                            storage_endpoint=args.storage_endpoint)
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0
@@ -79,7 +80,7 @@ def command_search(args: argparse.Namespace) -> int:
 def command_sync(args: argparse.Namespace) -> int:
     from spatialsearch.search.runner import sync_search
 
-    result = sync_search(Path(args.folder), args.tracking_uri)
+    result = sync_search(args.folder, args.tracking_uri, args.storage_endpoint or "")
     print(f"synced {result['trials']} trials to {result['tracking_uri']}; "
           f"{len(result['not_logged'])} writes still failed")
     return 0 if not result["not_logged"] else 1
@@ -91,7 +92,8 @@ def _describe(config: Any) -> dict[str, Any]:
         "objectives": [{"metric": o.metric, "mode": o.mode} for o in config.objectives],
         "trials": config.total_trials, "reseed": config.reseed,
         "scheduler": config.scheduler.__dict__, "search": config.search.__dict__,
-        "resources": config.resources.__dict__, "fixed": dict(config.fixed),
+        "resources": config.resources.tune_resources(), "fixed": dict(config.fixed),
+        "storage": config.storage.__dict__,
         "space": {k: {d.kind: list(d.values), **({"when": dict(d.when)} if d.when else {})}
                   for k, d in config.space},
         "trial defaults": config.base_config.to_flat_dict(),
@@ -107,6 +109,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted search of the same name and output")
     parser.add_argument("--output", help="parent folder of the search folder (YAML: output)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (YAML: tracking_uri)")
+    parser.add_argument("--storage", help="where the Ray experiment and results live: "
+                                          "s3://bucket/prefix or a shared folder (YAML: storage)")
+    parser.add_argument("--storage-endpoint", help="URL of an S3-compatible store, e.g. "
+                                                   "http://10.0.0.5:9000 (YAML: storage.endpoint)")
     parser.add_argument("--num-samples", type=int, help="trials (YAML: num_samples)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a YAML value by dotted path, e.g. fixed.epochs=3")

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,12 +25,13 @@ from spatialsearch.search.answer import (
 )
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import pareto_front
-from spatialsearch.search.ray_folder import RAY_FOLDER, prune_checkpoints
+from spatialsearch.search.places import locate, search_place, tune_storage
+from spatialsearch.search.ray_folder import BEST_FILE, RAY_FOLDER, prune_checkpoints
 from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
 from spatialsearch.search.results import TrialRow, outcomes, write_results
 from spatialsearch.search.session import TUNE_SETTINGS, environment, file_loggers
 from spatialsearch.search.study import StudyWriter, build_study, study_record
-from spatialsearch.search.summary import SearchSummary
+from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
 from spatialsearch.search.tracking import SearchTracking
 from spatialsearch.search.tracking_callback import MlflowCallback
 
@@ -41,17 +43,20 @@ def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTrackin
              started: float) -> SearchSummary:
     """Everything after the trials; returns the summary (written to summary.json)."""
     folder = config.folder
+    place = search_place(config.storage, folder, config.name)
     with disk_errors(folder):
         study = study_record(config, [r.__dict__ for r in rows])
         study_writer.write(study)
         pruning = threading.Thread(target=prune_checkpoints, name="prune-checkpoints",
-                                   args=(folder / RAY_FOLDER / config.name,))
+                                   args=(place.child(RAY_FOLDER, config.name),))
         pruning.start()
         retired = tracking.retire_orphans({r.trial_id for r in rows})
         summary = write_results(config, rows, tracking)
+        summary.storage = {"folder": place.uri, "endpoint": config.storage.endpoint}
         _answer(config, rows, summary, tracking, trainable, started)
-    summary.analyzed = analyze_best(config, summary, tracking, quiet)
-    summary.report = search_report(config, rows, summary, tracking, build_study(study))
+        local = local_checkpoints(config, rows, summary)
+    summary.analyzed = analyze_best(config, summary, tracking, quiet, local)
+    summary.report = search_report(config, rows, summary, tracking, build_study(study), local)
     summary.mlflow["retired_runs"] = retired
     with disk_errors(folder):
         study_writer.wait()
@@ -100,7 +105,8 @@ def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple
     try:
         with environment(TUNE_SETTINGS):
             found = run_reseeds(config, trainable, planned, [callback, *file_loggers()],
-                                str((config.folder / RAY_FOLDER).resolve()))
+                                tune_storage(search_place(config.storage, config.folder,
+                                                          config.name).child(RAY_FOLDER)))
     finally:
         callback.close()
     tag_reseeds(reseeds, {str(v.get("trial_id")): k[0] for k, v in found.items()})
@@ -108,19 +114,59 @@ def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple
     return spreads(config, members, found)
 
 
+def local_checkpoints(config: SearchConfig, rows: list[TrialRow],
+                      summary: SearchSummary) -> dict[str, str]:
+    """trial id -> its best.pt on this machine, for the analysis and the report: the file
+    itself in local storage; from remote storage, fetched (in parallel) into <folder>/
+    checkpoints/<trial>/ for the ranked trials, and only those the report reads (one
+    objective: every ranked trial's segregation; several: the analysed ones)."""
+    ranked = [r["trial_id"] for r in summary.table]
+    wanted = ranked if not config.multi_objective else ranked[:config.analyze]
+    where = {r.trial_id: r.checkpoint for r in rows if r.checkpoint}
+    if not config.storage.remote:
+        return {t: where[t] for t in ranked if t in where and Path(where[t]).is_file()}
+
+    def fetch(trial_id: str) -> tuple[str, str]:
+        target = config.folder / "checkpoints" / trial_id / BEST_FILE
+        try:
+            return trial_id, str(locate(where[trial_id], config.storage).fetch(target))
+        except OSError as error:
+            _logger.warning("checkpoint of trial %s not fetched: %s", trial_id, error)
+            return trial_id, ""
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        fetched = dict(pool.map(fetch, [t for t in wanted if t in where]))
+    return {t: path for t, path in fetched.items() if path}
+
+
+def publish(config: SearchConfig, summary: SearchSummary) -> None:
+    """With a storage: the search's results (results.csv, summary.json, pareto.csv, best/,
+    analysis/, report/) uploaded beside its Ray experiment."""
+    if not config.storage.uri:
+        return
+    place = search_place(config.storage, config.folder, config.name)
+    for name in ("results.csv", "pareto.csv", "best", "analysis", "report", SUMMARY_FILE):
+        if (config.folder / name).exists():
+            try:
+                place.child(name).upload(config.folder / name)
+            except OSError as error:
+                _logger.warning("storage: %s not uploaded to %s: %s", name, place.uri, error)
+
+
 def analyze_best(config: SearchConfig, summary: SearchSummary, tracking: SearchTracking,
-                 quiet: bool) -> list[str]:
-    """analysis.analyze on the best `config.analyze` trials; files go to <folder>/analysis/
-    <trial> and, as artifacts under analysis/, to each trial's MLflow run."""
+                 quiet: bool, local: dict[str, str]) -> list[str]:
+    """analysis.analyze on the best `config.analyze` trials (local: trial id -> best.pt on
+    this machine); files go to <folder>/analysis/<trial> and, as artifacts under analysis/,
+    to each trial's MLflow run."""
     from analysis.analyze import analyze
 
     done = []
     for row in summary.table[:config.analyze]:
-        if not row["checkpoint"] or not Path(row["checkpoint"]).is_file():
+        if row["trial_id"] not in local:
             continue
         out = config.folder / "analysis" / row["trial_id"]
         try:
-            analyze(row["checkpoint"], out, progress=not quiet)
+            analyze(local[row["trial_id"]], out, progress=not quiet)
         except Exception as error:  # noqa: BLE001 - a failed analysis must not lose the search
             _logger.warning("analysis of trial %s failed: %s", row["trial_id"], error)
             continue
@@ -130,15 +176,18 @@ def analyze_best(config: SearchConfig, summary: SearchSummary, tracking: SearchT
 
 
 def search_report(config: SearchConfig, rows: list[TrialRow], summary: SearchSummary,
-                  tracking: SearchTracking, study: Any = None) -> str:
+                  tracking: SearchTracking, study: Any = None,
+                  local: dict[str, str] | None = None) -> str:
     """analysis.report for the whole search; also logged to the parent run (report/).
-    study: the search as an optuna.Study (Optuna's figures), or None."""
+    study: the search as an optuna.Study (Optuna's figures), or None; local: trial id ->
+    best.pt on this machine (local_checkpoints)."""
     from analysis.report import TrialRecord, build_report
 
     ranked = {r["trial_id"]: i for i, r in enumerate(summary.table)}
+    local = local or {}
     records = sorted(
-        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, r.checkpoint, r.objectives,
-                     r.epochs)
+        (TrialRecord(r.trial_id, r.params, r.values, r.best_metric, local.get(r.trial_id, ""),
+                     r.objectives, r.epochs)
          for r in rows if r.trial_id in ranked), key=lambda t: ranked[t.trial_id])
     if not records:
         return ""

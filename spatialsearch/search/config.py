@@ -9,6 +9,7 @@
     resources: {cpu: 1, gpu: 0}
     max_failures: 1
     output: runs                       # the search writes <output>/<name>/
+    storage: s3://bucket/prefix        # Ray experiment + results there too (storage.py)
     tracking_uri: ""                   # "" = SQLite store in the search folder
     experiment: spatialsearch
     analyze: 1                         # analyse the best K trials afterwards (0 = none)
@@ -25,7 +26,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterator, Mapping
 
 from spatialsearch import metrics as m
 from spatialsearch.config import (
@@ -44,40 +45,27 @@ from spatialsearch.search.distributions import (
     thaw,
 )
 from spatialsearch.search.objectives import Objective, check_objectives, parse_objectives
+from spatialsearch.search.sections import (
+    ResourcesConfig,
+    SchedulerConfig,
+    SearchAlgorithmConfig,
+    parse_resources,
+    parse_scheduler,
+    parse_search,
+)
+from spatialsearch.search.storage import (
+    StorageConfig,
+    endpoint_url,
+    parse_storage,
+    storage_uri,
+)
 from spatialsearch.validation import (
     check_keys,
     integer,
-    literal,
     mapping,
-    number,
     text,
     tracking_uri,
 )
-
-SchedulerType = Literal["asha", "moasha", "fifo"]
-Algorithm = Literal["optuna", "random", "grid"]
-OptunaSampler = Literal["tpe", "nsga2", "random", "cmaes"]
-
-
-@dataclass(frozen=True)
-class SchedulerConfig:
-    type: SchedulerType = "asha"        # asha / moasha (several objectives): stop weak trials
-                                        # early; fifo: run all to the end
-    grace_period: int = 2               # epochs a trial runs before ASHA may stop it
-    reduction_factor: int = 2           # ASHA keeps 1 / reduction_factor at each rung
-
-
-@dataclass(frozen=True)
-class SearchAlgorithmConfig:
-    algorithm: Algorithm = "optuna"     # optuna proposes; random samples; grid enumerates
-    sampler: OptunaSampler = "tpe"      # optuna's sampler
-    seed: int = 0                       # seeds the sampler
-
-
-@dataclass(frozen=True)
-class ResourcesConfig:
-    cpu: float = 1.0                    # CPUs per trial (also torch's thread count)
-    gpu: float = 0.0                    # GPUs per trial; 0.25 = four trials share a card
 
 
 @dataclass(frozen=True)
@@ -93,6 +81,7 @@ class SearchConfig:
     checkpoint_every: int = 10          # epochs between a trial's checkpoints; it also saves one
                                         # at its last epoch and wherever ASHA may stop it
     output: str = "runs"                # parent folder of <output>/<name>/
+    storage: StorageConfig = field(default_factory=StorageConfig)  # "" = <output>/<name>/ray
     tracking_uri: str = ""              # MLflow store; "" = sqlite:///<search folder>/mlflow.db
     experiment: str = "spatialsearch"   # MLflow experiment
     analyze: int = 1                    # best K trials analysed after the search
@@ -169,7 +158,7 @@ MAX_TRIALS = 100_000  # a search is refused beyond: its bookkeeping alone would 
 _TOP_KEYS = {
     "name", "metric", "mode", "objectives", "reseed", "num_samples", "max_concurrent_trials",
     "scheduler", "search", "resources", "max_failures", "checkpoint_every", "output",
-    "tracking_uri", "experiment", "analyze", "fixed", "space",
+    "tracking_uri", "experiment", "analyze", "fixed", "space", "storage",
 }
 
 
@@ -178,40 +167,6 @@ def _name(raw: Any, path: str) -> str:
     if not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise ConfigError(f"{path}: letters, digits, '-', '_' and '.' only, got {raw!r}")
     return name
-
-
-def _section(raw: Mapping[str, Any], name: str, keys: set[str]) -> Mapping[str, Any]:
-    section = mapping(raw.get(name), name)
-    check_keys(section, keys, f"{name}.")
-    return section
-
-
-def _scheduler(raw: Mapping[str, Any]) -> SchedulerConfig:
-    section, default = _section(raw, "scheduler", {"type", "grace_period",
-                                                   "reduction_factor"}), SchedulerConfig()
-    return SchedulerConfig(
-        type=literal(section.get("type", default.type), "scheduler.type", SchedulerType),
-        grace_period=integer(section.get("grace_period", default.grace_period),
-                             "scheduler.grace_period", 1),
-        reduction_factor=integer(section.get("reduction_factor", default.reduction_factor),
-                                 "scheduler.reduction_factor", 2))
-
-
-def _search(raw: Mapping[str, Any]) -> SearchAlgorithmConfig:
-    section, default = _section(raw, "search", {"algorithm", "sampler", "seed"}), \
-        SearchAlgorithmConfig()
-    return SearchAlgorithmConfig(
-        algorithm=literal(section.get("algorithm", default.algorithm), "search.algorithm",
-                          Algorithm),
-        sampler=literal(section.get("sampler", default.sampler), "search.sampler",
-                        OptunaSampler),
-        seed=integer(section.get("seed", default.seed), "search.seed", 0))
-
-
-def _resources(raw: Mapping[str, Any]) -> ResourcesConfig:
-    section, default = _section(raw, "resources", {"cpu", "gpu"}), ResourcesConfig()
-    return ResourcesConfig(cpu=number(section.get("cpu", default.cpu), "resources.cpu", 0.01),
-                           gpu=number(section.get("gpu", default.gpu), "resources.gpu", 0.0))
 
 
 def _keys(raw: Mapping[str, Any]) -> tuple[tuple, tuple]:
@@ -248,9 +203,11 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         name=_name(raw.get("name", default.name), "name"), objectives=parse_objectives(raw),
         num_samples=count("num_samples", 1, MAX_TRIALS),
         max_concurrent_trials=count("max_concurrent_trials", 1),
-        scheduler=_scheduler(raw), search=_search(raw), resources=_resources(raw),
+        scheduler=parse_scheduler(raw), search=parse_search(raw),
+        resources=parse_resources(raw),
         max_failures=count("max_failures", 0), checkpoint_every=count("checkpoint_every", 1),
         output=text(raw.get("output", default.output), "output"),
+        storage=parse_storage(raw.get("storage")),
         tracking_uri=tracking_uri(raw.get("tracking_uri", default.tracking_uri),
                                   "tracking_uri"),
         experiment=text(raw.get("experiment", default.experiment), "experiment"),
@@ -287,11 +244,16 @@ def _check_cross_fields(config: SearchConfig) -> None:
 
 
 def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:
-    """A copy with command-line overrides (output, tracking_uri, num_samples), validated as
-    their YAML keys are."""
+    """A copy with command-line overrides (output, tracking_uri, num_samples, storage),
+    validated as their YAML keys are."""
     given = {k: v for k, v in changes.items() if v is not None}
     if "tracking_uri" in given:
         given["tracking_uri"] = tracking_uri(given["tracking_uri"], "--tracking-uri")
+    if "storage" in given or "storage_endpoint" in given:
+        given["storage"] = StorageConfig(
+            storage_uri(given.get("storage", config.storage.uri), "--storage"),
+            endpoint_url(given.pop("storage_endpoint", config.storage.endpoint),
+                         "--storage-endpoint"))
     if "output" in given:
         given["output"] = text(given["output"], "--output")
     if "num_samples" in given:

@@ -1,5 +1,6 @@
-"""Everything checkable before Ray starts: the Ray version, the output folder, the datasets on
-disk, the MLflow store. A failure is one ConfigError/DataError and nothing written."""
+"""Everything checkable before Ray starts: the Ray version, the output folder, the storage
+(reached and written), the datasets on disk, the MLflow store. A failure is one ConfigError or
+DataError and nothing written."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from spatialsearch.fit import check_writable
 from spatialsearch.footprint import available_bytes, gib, parameters, trial_bytes
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import check_store
+from spatialsearch.search.places import check_storage, search_place
 from spatialsearch.search.ray_compat import check_ray_version
 from spatialsearch.search.ray_folder import RAY_FOLDER
 
@@ -29,11 +31,16 @@ def preflight(config: SearchConfig, resume: bool, address: str | None = None) ->
     check_ray_version()
     folder = config.folder
     check_writable(folder, key="output")
-    if folder.exists() and not resume and (folder / RAY_FOLDER).exists():
-        raise ConfigError(f"output: {str(folder)!r} already holds a search named "
-                          f"{config.name!r}; pass --resume to continue it, or change name/output")
-    if resume and not (folder / RAY_FOLDER / config.name).exists():
-        raise ConfigError(f"--resume: no search to resume at {str(folder / RAY_FOLDER)!r}")
+    place = search_place(config.storage, folder, config.name)
+    if config.storage.uri:
+        check_storage(config.storage, place)
+    key = "storage" if config.storage.uri else "output"
+    experiment = place.child(RAY_FOLDER, config.name)
+    if not resume and experiment.exists():
+        raise ConfigError(f"{key}: {place.uri!r} already holds a search named "
+                          f"{config.name!r}; pass --resume to continue it, or change name/{key}")
+    if resume and not experiment.exists():
+        raise ConfigError(f"--resume: no search to resume at {experiment.uri!r}")
     datasets = {name for value in config.dataset_choices for name in value}
     base = config.base_config.data
     for name in sorted(datasets - {"digits"}):

@@ -1,13 +1,14 @@
-"""Ray Tune's experiment folder, read in one place: <storage>/<name>/trial_<id>/ holds
-params.json (the config), result.json (one JSON line per report), error.txt (a failed
-trial's traceback) and checkpoint_NNNNNN/ folders (best.pt inside)."""
+"""Ray Tune's experiment folder, read in one place, in any storage (places.Place): <search
+folder>/ray/<name>/trial_<id>/ holds params.json (the config), result.json (one JSON line per
+report), error.txt (a failed trial's traceback) and checkpoint_NNNNNN/ folders (best.pt
+inside)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any, NamedTuple
+
+from spatialsearch.search.places import Place
 
 BEST_FILE = "best.pt"
 RAY_FOLDER = "ray"  # <search folder>/ray/<name>: the search's Tune experiment
@@ -19,43 +20,55 @@ class RecordedTrial(NamedTuple):
     trial_id: str
     config: dict[str, Any]
     results: list[dict[str, Any]]
-    checkpoint: Path | None  # the last checkpoint folder
+    checkpoint: Place | None  # the last checkpoint folder
     error: str  # the last line of error.txt; "" when the trial did not fail
 
     @property
-    def best_checkpoint(self) -> str | None:
-        best = self.checkpoint / BEST_FILE if self.checkpoint is not None else None
-        return str(best) if best is not None and best.is_file() else None
+    def best_checkpoint(self) -> Place | None:
+        """The best.pt of the last checkpoint (it may be absent: places.local_copy)."""
+        return self.checkpoint.child(BEST_FILE) if self.checkpoint is not None else None
 
 
-def recorded_trials(experiment: Path) -> list[RecordedTrial]:
+def _name(place: Place) -> str:
+    return place.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def checkpoint_folders(trial: Place) -> list[Place]:
+    """A trial folder's checkpoint_NNNNNN folders, oldest first."""
+    return [p for p in trial.entries() if _name(p).startswith("checkpoint_")]
+
+
+def recorded_trials(experiment: Place) -> list[RecordedTrial]:
     """Every trial folder of a Tune experiment that reported at least one result."""
     found = []
-    for folder in sorted(p for p in experiment.iterdir() if (p / "params.json").is_file()):
-        lines = ((folder / "result.json").read_text().splitlines()
-                 if (folder / "result.json").is_file() else [])
+    for folder in experiment.entries():
+        if not folder.child("params.json").is_file():
+            continue
+        result_file = folder.child("result.json")
+        lines = result_file.read_text().splitlines() if result_file.is_file() else []
         results = [json.loads(line) for line in lines if line.strip()]
         if not results:
             continue
-        checkpoints = sorted(folder.glob("checkpoint_*"))
-        error = folder / "error.txt"
-        reason = ""
+        checkpoints = checkpoint_folders(folder)
+        error, reason = folder.child("error.txt"), ""
         if error.is_file():
             text = error.read_text().strip().splitlines()
             reason = text[-1] if text else "trial failed"
         found.append(RecordedTrial(
-            str(results[0]["trial_id"]), json.loads((folder / "params.json").read_text()),
+            str(results[0]["trial_id"]), json.loads(folder.child("params.json").read_text()),
             results, checkpoints[-1] if checkpoints else None, reason))
     return found
 
 
-def prune_checkpoints(experiment: Path) -> int:
+def prune_checkpoints(experiment: Place) -> int:
     """After the search: keep only each trial's last checkpoint folder; returns how many
     were removed. Safe then (no trial will be restored); never during the search."""
     removed = 0
-    for trial in experiment.iterdir():
-        checkpoints = sorted(trial.glob("checkpoint_*")) if trial.is_dir() else []
-        for old in checkpoints[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
+    for trial in experiment.entries():
+        for old in checkpoint_folders(trial)[:-1] if trial.is_dir() else []:
+            try:
+                old.delete()
+            except OSError:
+                continue
             removed += 1
     return removed

@@ -84,16 +84,17 @@ def reseed_configs(config: SearchConfig, members: Sequence[tuple[str, dict[str, 
 
 
 def run_reseeds(config: SearchConfig, trainable: Any, planned: list[tuple[str, int, dict]],
-                callbacks: list, storage: str) -> dict[tuple[str, int], dict[str, Any]]:
+                callbacks: list, storage: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
     """Train every planned config once (FIFO, no early stopping); returns (origin, seed) ->
-    the trial's last result (its Tune trial id under "trial_id")."""
+    the trial's last result (its Tune trial id under "trial_id"). storage: RunConfig's
+    storage keys (places.tune_storage)."""
     tuner = tune.Tuner(
         trainable, param_space=trial_constants(config),
         tune_config=tune.TuneConfig(search_alg=ListedConfigs([c for _, _, c in planned]),
                                     num_samples=len(planned),
                                     max_concurrent_trials=config.max_concurrent_trials,
                                     reuse_actors=True, trial_dirname_creator=trial_folder),
-        run_config=tune.RunConfig(name=f"{config.name}-reseed", storage_path=storage,
+        run_config=tune.RunConfig(name=f"{config.name}-reseed", **storage,
                                   failure_config=tune.FailureConfig(
                                       max_failures=config.max_failures),
                                   callbacks=callbacks, verbose=0))

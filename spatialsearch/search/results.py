@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from spatialsearch import metrics as m
 from spatialsearch.pareto import oriented, rank_order
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
+from spatialsearch.search.places import Place, locate
 from spatialsearch.search.ray_folder import BEST_FILE
 from spatialsearch.search.summary import SearchSummary
 from spatialsearch.search.tracking import SearchTracking
@@ -59,9 +59,10 @@ def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
             column = _column(frame, name)
             return column[at] if column and at >= 0 else float("nan")
 
-        checkpoint = ""
+        checkpoint = ""  # where the best.pt is: a local path, or s3://... (Place.uri)
         if result.checkpoint is not None:
-            checkpoint = str(Path(result.checkpoint.path) / BEST_FILE)
+            saved = result.checkpoint
+            checkpoint = Place(saved.filesystem, saved.path).child(BEST_FILE).uri
         trial_id = str(result.metrics.get("trial_id", Path(result.path).name))
         last = result.metrics or {}
         rows.append(TrialRow(
@@ -104,11 +105,10 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
     folder = config.folder
     ranked = rank(config, rows)
     best_path = ""
-    if ranked and ranked[0].checkpoint and Path(ranked[0].checkpoint).is_file():
-        target = folder / "best" / BEST_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ranked[0].checkpoint, target)
-        best_path = str(target)
+    if ranked and ranked[0].checkpoint:
+        best = locate(ranked[0].checkpoint, config.storage)
+        if best.is_file():
+            best_path = str(best.fetch(folder / "best" / BEST_FILE))
     with open(folder / "results.csv", "w", newline="") as file:
         writer = csv.writer(file)
         keys = sorted({k for r in rows for k in r.params})

@@ -18,9 +18,10 @@ from typing import Any
 from ray import tune
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.conclude import conclude, disk_errors, warm_report
+from spatialsearch.search.conclude import conclude, disk_errors, publish, warm_report
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import Store, check_store
+from spatialsearch.search.places import Place, locate, search_place, tune_storage
 from spatialsearch.search.preflight import preflight
 from spatialsearch.search.progress import OnTail, TrialLines
 from spatialsearch.search.ray_compat import give_restored_tuner_callbacks
@@ -34,6 +35,7 @@ from spatialsearch.search.session import (
     restored_environment,
     start_ray,
 )
+from spatialsearch.search.storage import S3, StorageConfig, endpoint_url, storage_uri
 from spatialsearch.search.study import StudyWriter
 from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
 from spatialsearch.search.tracking import SearchTracking, TrialRun, epoch_metrics
@@ -58,17 +60,20 @@ def search_trainable(config: SearchConfig, function: Any = train_trial) -> Any:
     """The trainable of a search (train_trial, or a wrapper of it taking (config, plan)) with
     the search's plan and the resources Tune reserves for each trial."""
     return tune.with_resources(spatial_trainable(trial_plan(config), function),
-                               {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
+                               config.resources.tune_resources())
 
 
 def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool) -> tune.Tuner:
-    experiment = (config.folder / RAY_FOLDER).resolve()
+    storage = tune_storage(search_place(config.storage, config.folder,
+                                        config.name).child(RAY_FOLDER))
     if resume:
-        path = experiment / config.name
-        if not tune.Tuner.can_restore(str(path)):
-            raise ConfigError(f"--resume: no restorable search at {str(path)!r}")
-        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True,
-                                   param_space=param_space(config))
+        path = f"{storage['storage_path']}/{config.name}"
+        filesystem = storage["storage_filesystem"]
+        if not tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+            raise ConfigError(f"--resume: no restorable search at {path!r}")
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True,
+                                   param_space=param_space(config),
+                                   storage_filesystem=filesystem)
         give_restored_tuner_callbacks(tuner, callbacks)
         return tuner
     return tune.Tuner(
@@ -82,7 +87,7 @@ def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool) 
             num_samples=config.num_samples, trial_dirname_creator=trial_folder,
             max_concurrent_trials=config.max_concurrent_trials, reuse_actors=True),
         run_config=tune.RunConfig(
-            name=config.name, storage_path=str(experiment),
+            name=config.name, **storage,
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             # keep every checkpoint while running: Ray's own pruning can delete the one its
             # last experiment snapshot points to, and a resume after a crash then fails
@@ -133,6 +138,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         finally:
             study_writer.close()
         summary.write(folder)
+        publish(config, summary)
         if summary.best:
             tracking.log_search_metric(f"best_{config.metric}",
                                        [(0, summary.best[config.metric])])
@@ -140,22 +146,30 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     return summary
 
 
-def sync_search(folder: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+def sync_search(folder: str, tracking_uri: str | None = None,
+                storage_endpoint: str = "") -> dict[str, Any]:
     """Re-log a finished search's results (its Ray experiment) to MLflow: what a dead store
-    missed. Uses the search's store unless tracking_uri names another. Idempotent: epochs a
-    run already holds are skipped."""
-    summary_file = folder / SUMMARY_FILE
+    missed. folder: the local search folder, or the search folder in S3 storage
+    (s3://bucket/prefix/<name>, with storage_endpoint for an S3-compatible store). Uses the
+    search's store unless tracking_uri names another. Idempotent: epochs a run already holds
+    are skipped."""
+    place = _search_folder(folder, storage_endpoint)
+    summary_file = place.child(SUMMARY_FILE)
     if not summary_file.is_file():
-        raise ConfigError(f"folder: {str(folder)!r} holds no finished search (no summary.json)")
+        raise ConfigError(f"folder: {folder!r} holds no finished search (no summary.json)")
     summary = json.loads(summary_file.read_text())
+    stored = summary.get("storage") or {}
+    if stored.get("folder"):  # the Ray experiment lives in the search's storage
+        place = locate(stored["folder"], StorageConfig(endpoint=stored.get("endpoint", "")))
     uri = tracking_uri or summary["mlflow"]["tracking_uri"]
     check_store(uri, summary["mlflow"]["experiment"])  # an error now, not a writer warning
+    local = Path(folder) if not folder.startswith(S3) else None
     with environment(MLFLOW_HTTP):
-        tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"],
-                                        None if tracking_uri else folder / "mlartifacts"),
-                                  summary["search"], "", folder)
+        artifacts = local / "mlartifacts" if local is not None and not tracking_uri else None
+        tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"], artifacts),
+                                  summary["search"], "", local or Path("."))
         tracking.open()
-        trials = recorded_trials(folder / RAY_FOLDER / summary["search"])
+        trials = recorded_trials(place.child(RAY_FOLDER, summary["search"]))
         for trial in trials:
             run = TrialRun(trial.trial_id, trial.config, trial.best_checkpoint)
             tracking.log_epochs(run, [epoch_metrics(result) for result in trial.results])
@@ -163,5 +177,17 @@ def sync_search(folder: Path, tracking_uri: str | None = None) -> dict[str, Any]
         tracking.end_search("FINISHED")
     summary["mlflow"].update(tracking_uri=uri, parent_run_id=tracking.parent_id,
                              not_logged=tracking.unlogged)
-    summary_file.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    text = json.dumps(summary, indent=2, default=str) + "\n"
+    if local is not None:
+        (local / SUMMARY_FILE).write_text(text)
+    else:
+        summary_file.write_bytes(text.encode())
     return {"trials": len(trials), "not_logged": tracking.unlogged, "tracking_uri": uri}
+
+
+def _search_folder(folder: str, storage_endpoint: str) -> Place:
+    if folder.startswith(S3):
+        uri = storage_uri(folder, "folder")
+        return locate(uri, StorageConfig(uri, endpoint_url(storage_endpoint,
+                                                            "--storage-endpoint")))
+    return locate(str(Path(folder).resolve()), StorageConfig())

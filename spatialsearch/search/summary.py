@@ -29,6 +29,8 @@ class SearchSummary:
     analyzed: list[str] = field(default_factory=list)  # analysis folders of the best trials
     report: str = ""                # report.html
     search_seconds: float = 0.0     # the trials' wall time (Tune's fit)
+    storage: dict[str, str] = field(default_factory=dict)  # folder (the search's in storage),
+                                                           # endpoint
 
     def as_dict(self) -> dict[str, Any]:
         found = dataclasses.asdict(self)

@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.mlflow_store import Store, connect
+from spatialsearch.search.places import Place, local_copy
 
 _logger = logging.getLogger(__name__)
 PARENT_TAG = "mlflow.parentRunId"
@@ -46,11 +47,11 @@ T = TypeVar("T")
 
 class TrialRun(NamedTuple):
     """What the core needs of a trial: its id, its config (params) and, once it has ended,
-    its best checkpoint (best.pt) to log as an artifact."""
+    its best checkpoint (best.pt, in the search's storage) to log as an artifact."""
 
     trial_id: str
     config: dict[str, Any]
-    checkpoint: str | None = None
+    checkpoint: Place | None = None
 
 
 def epoch_metrics(result: dict[str, Any]) -> tuple[int, dict[str, float]]:
@@ -184,9 +185,11 @@ class SearchTracking:
         if run_id is None:
             self.unlogged.append(f"end the run of trial {trial.trial_id}")
             return
-        if trial.checkpoint:
-            self._guarded(f"log the checkpoint of trial {trial.trial_id}",
-                          lambda c: c.log_artifact(run_id, trial.checkpoint, "checkpoint"))
+        if trial.checkpoint is not None:
+            with local_copy(trial.checkpoint) as best:
+                if best is not None:
+                    self._guarded(f"log the checkpoint of trial {trial.trial_id}",
+                                  lambda c: c.log_artifact(run_id, best, "checkpoint"))
         if reason:
             self._guarded("tag a failure",
                           lambda c: c.set_tag(run_id, FAILURE_TAG, reason[:5000]))

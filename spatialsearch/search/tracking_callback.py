@@ -15,15 +15,17 @@ from typing import Any, Callable
 
 from ray import tune
 
+from spatialsearch.search.places import Place
+from spatialsearch.search.ray_folder import BEST_FILE
 from spatialsearch.search.tracking import SearchTracking, TrialRun, epoch_metrics
 
 
 def trial_run(trial: Any, finished: bool = False) -> TrialRun:
     """A Tune trial as the core sees it (copied now: Tune's object mutates)."""
     best = None
-    if finished and trial.checkpoint is not None:
-        path = Path(trial.checkpoint.path, "best.pt")
-        best = str(path) if path.is_file() else None
+    if finished and trial.checkpoint is not None:  # checked and fetched by the writer thread
+        saved = trial.checkpoint
+        best = Place(saved.filesystem, saved.path).child(BEST_FILE)
     return TrialRun(trial.trial_id, dict(trial.config), best)
 
 
