@@ -18,3 +18,12 @@ def ray_session():
              log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A moto S3 server on 127.0.0.1 for the session (tests/s3_server.py); buckets are the
+    tests' own (s3_server.filesystem(endpoint).create_dir(bucket))."""
+    from tests.s3_server import serve
+
+    yield from serve(tmp_path_factory.mktemp("moto") / "moto.log")

@@ -29,7 +29,7 @@ from spatialsearch.search.places import locate, search_place, tune_storage
 from spatialsearch.search.ray_folder import BEST_FILE, RAY_FOLDER, prune_checkpoints
 from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
 from spatialsearch.search.results import TrialRow, outcomes, write_results
-from spatialsearch.search.session import TUNE_SETTINGS, environment, file_loggers
+from spatialsearch.search.session import environment, file_loggers, tune_settings
 from spatialsearch.search.study import StudyWriter, build_study, study_record
 from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
 from spatialsearch.search.tracking import SearchTracking
@@ -51,6 +51,9 @@ def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTrackin
                                    args=(place.child(RAY_FOLDER, config.name),))
         pruning.start()
         retired = tracking.retire_orphans({r.trial_id for r in rows})
+        tracking.settle({r.trial_id: ("FAILED" if r.status == "ERROR" else "FINISHED",
+                                      locate(r.checkpoint, config.storage) if r.checkpoint
+                                      else None) for r in rows})
         summary = write_results(config, rows, tracking)
         summary.storage = {"folder": place.uri, "endpoint": config.storage.endpoint}
         _answer(config, rows, summary, tracking, trainable, started)
@@ -103,7 +106,7 @@ def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple
     reseeds = SearchTracking(tracking.store, config.name, config.source_hash, config.folder)
     callback = MlflowCallback(reseeds)
     try:
-        with environment(TUNE_SETTINGS):
+        with environment(tune_settings(bool(config.storage.uri))):
             found = run_reseeds(config, trainable, planned, [callback, *file_loggers()],
                                 tune_storage(search_place(config.storage, config.folder,
                                                           config.name).child(RAY_FOLDER)))

@@ -29,11 +29,11 @@ from spatialsearch.search.ray_folder import RAY_FOLDER, recorded_trials
 from spatialsearch.search.results import collect_rows
 from spatialsearch.search.session import (
     MLFLOW_HTTP,
-    TUNE_SETTINGS,
     environment,
     file_loggers,
     restored_environment,
     start_ray,
+    tune_settings,
 )
 from spatialsearch.search.storage import S3, StorageConfig, endpoint_url, storage_uri
 from spatialsearch.search.study import StudyWriter
@@ -118,6 +118,9 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
                      OnTail(config.num_samples, config.max_concurrent_trials, [warm_report]),
                      *file_loggers()]
         tuner = _tuner(config, trainable, callbacks, resume)
+        if resume:
+            mlflow.replay(recorded_trials(search_place(config.storage, folder, config.name)
+                                          .child(RAY_FOLDER, config.name)))
         # the study's writer prepares while the trials run (~0.5 s of CPU): after the search
         # it only writes the trials, while the report is built
         study_writer = StudyWriter(folder)
@@ -126,7 +129,7 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         try:
             with disk_errors(folder):
                 try:
-                    with environment(TUNE_SETTINGS):
+                    with environment(tune_settings(bool(config.storage.uri))):
                         grid = tuner.fit()
                     searched = time.time() - started
                 finally:

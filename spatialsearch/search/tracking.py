@@ -220,6 +220,23 @@ class SearchTracking:
             self._guarded("end the search run",
                           lambda c: c.set_terminated(self.parent_id, status))
 
+    def settle(self, ended: dict[str, tuple[str, Place | None]]) -> list[str]:
+        """End the runs still RUNNING whose trial has ended (trial id -> (status, best.pt)):
+        a driver killed before it wrote a trial's end, whose snapshot already held it.
+        Returns their trial ids."""
+        running = self._guarded("find running trial runs", lambda c: c.search_runs(
+            [self.experiment_id], max_results=5000,
+            filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_id}' and "
+                          f"attributes.status = 'RUNNING'")) or []
+        settled = []
+        for run in running:
+            trial_id = run.data.tags.get(TRIAL_TAG)
+            if trial_id in ended and self.runs.get(trial_id) == run.info.run_id:
+                status, checkpoint = ended[trial_id]
+                self.finish_trial(TrialRun(trial_id, {}, checkpoint), status)
+                settled.append(trial_id)
+        return settled
+
     def retire_orphans(self, known: set[str]) -> list[str]:
         """Delete (recoverably) the runs of trials Ray no longer knows: after a driver crash,
         trials created after Ray's last snapshot are replaced by new ones on --resume."""

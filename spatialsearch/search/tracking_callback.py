@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ray import tune
 
 from spatialsearch.search.places import Place
-from spatialsearch.search.ray_folder import BEST_FILE
+from spatialsearch.search.ray_folder import BEST_FILE, RecordedTrial
 from spatialsearch.search.tracking import SearchTracking, TrialRun, epoch_metrics
 
 
@@ -90,6 +90,16 @@ class MlflowCallback(tune.Callback):
         for trial, reported in epochs.values():
             self.tracking.log_epochs(trial, reported)
         epochs.clear()
+
+    def replay(self, trials: list[RecordedTrial]) -> None:
+        """A resumed search: queue every epoch its restored experiment recorded, before the
+        trials report again. A restored trial re-reports only the epochs after its last
+        checkpoint; epochs before it that the dead driver had not yet written to MLflow come
+        from here (log_epochs skips what a run already holds)."""
+        for trial in trials:
+            run = TrialRun(trial.trial_id, trial.config)
+            for result in trial.results:
+                self._put(("epoch", run, epoch_metrics(result)))
 
     def _call(self, action: Callable[[], None]) -> None:
         self._put(("call", action))
