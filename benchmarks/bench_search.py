@@ -70,10 +70,12 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
 
 def _recorded_seconds(experiment: Path) -> tuple[float, float]:
     """(trials' own seconds, of which training) from each trial's result.json."""
+    from spatialsearch.search.places import locate
     from spatialsearch.search.ray_folder import recorded_trials
+    from spatialsearch.search.storage import StorageConfig
 
     own = training = 0.0
-    for trial in recorded_trials(experiment):
+    for trial in recorded_trials(locate(str(experiment.resolve()), StorageConfig())):
         training += sum(float(r.get(m.EPOCH_SECONDS, 0.0)) for r in trial.results)
         own += max(float(r.get("time_total_s", 0.0)) for r in trial.results)
     return own, training

@@ -9,7 +9,7 @@ official test split, so a seeded test share is carved first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class TaskData(NamedTuple):
     test: list[TaskSet]
 
 
-class _Labelled(NamedTuple):
+class Labelled(NamedTuple):
     pixels: Tensor  # (N, 1, H, W) uint8
     classes: Tensor  # (N,) int64 class ids
     scale: float  # full intensity: 255 (torchvision) or 16 (digits)
@@ -96,9 +96,9 @@ def _system_hint(name: str) -> str:
             "/usr/share/datasets/fashion-mnist)") if name == "FashionMNIST" else ""
 
 
-def _torchvision(name: str, root: str, train: bool, download: bool) -> _Labelled:
+def _torchvision(name: str, root: str, train: bool, download: bool) -> Labelled:
     if not download and (system := system_source(name, root)) is not None:
-        return _Labelled(*load_system_copy(name, system, train), 255.0)
+        return Labelled(*load_system_copy(name, system, train), 255.0)
     import torchvision.datasets as tvd
 
     if not download and (missing := missing_files(name, root)):
@@ -112,10 +112,10 @@ def _torchvision(name: str, root: str, train: bool, download: bool) -> _Labelled
         raise DataError(f"datasets: cannot read {name} from {root!r}: {error}") from error
     targets = dataset.targets
     classes = targets[:, 0] if targets.dim() == 2 else targets  # QMNIST: (N, 8) table
-    return _Labelled(dataset.data.unsqueeze(1).contiguous(), classes.to(torch.int64), 255.0)
+    return Labelled(dataset.data.unsqueeze(1).contiguous(), classes.to(torch.int64), 255.0)
 
 
-def _digits() -> _Labelled:
+def _digits() -> Labelled:
     """scikit-learn's digits: 1797 images 8x8, pixel values 0..16.
 
     Read from the CSV scikit-learn ships (what load_digits reads) without importing
@@ -129,20 +129,20 @@ def _digits() -> _Labelled:
     path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
     table = np.loadtxt(path, delimiter=",", dtype=np.int64)  # 64 pixels + class per row
     pixels = torch.from_numpy(table[:, :-1].astype(np.uint8).reshape(-1, 1, 8, 8))
-    return _Labelled(pixels, torch.from_numpy(table[:, -1].copy()), 16.0)
+    return Labelled(pixels, torch.from_numpy(table[:, -1].copy()), 16.0)
 
 
-def _carve(data: _Labelled, fraction: float, generator: torch.Generator
-           ) -> tuple[_Labelled, _Labelled]:
+def _carve(data: Labelled, fraction: float, generator: torch.Generator
+           ) -> tuple[Labelled, Labelled]:
     """Seeded split -> (rest, carved), carved holding round(fraction * N) samples."""
     order = torch.randperm(len(data.classes), generator=generator)
     count = round(fraction * len(order))
     carved, rest = order[:count], order[count:]
-    return (_Labelled(data.pixels[rest], data.classes[rest], data.scale),
-            _Labelled(data.pixels[carved], data.classes[carved], data.scale))
+    return (Labelled(data.pixels[rest], data.classes[rest], data.scale),
+            Labelled(data.pixels[carved], data.classes[carved], data.scale))
 
 
-def _fold(data: _Labelled, labels: int, num_tasks: int) -> list[TaskSet]:
+def _fold(data: Labelled, labels: int, num_tasks: int) -> list[TaskSet]:
     """Class k -> task k // C, label k % C."""
     task_of = data.classes // labels
     return [
@@ -152,20 +152,39 @@ def _fold(data: _Labelled, labels: int, num_tasks: int) -> list[TaskSet]:
     ]
 
 
-def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskData:
-    """Load every dataset of `config`, split it, fold it into tasks and move it to device.
+class RawDataset(NamedTuple):
+    """One dataset as its files hold it, before any split: what a search reads once."""
+
+    train: Labelled
+    test: Labelled | None  # None: digits (a seeded test share is carved from train)
+
+
+def read_dataset(name: str, root: str, download: bool) -> RawDataset:
+    """Read (and parse) one dataset's files.
 
     Raises:
         DataError: a torchvision dataset is absent (offline) or unreadable.
     """
+    if name == "digits":
+        return RawDataset(_digits(), None)
+    return RawDataset(_torchvision(name, root, True, download),
+                      _torchvision(name, root, False, download))
+
+
+def split_task_data(datasets: Mapping[str, RawDataset], config: DataConfig, seed: int,
+                    device: torch.device) -> TaskData:
+    """Split each of config's datasets (read_dataset) into train / validation / test with a
+    generator seeded by `seed`, fold them into tasks and move them to device.
+
+    Raises:
+        DataError: a task without samples in a split.
+    """
     generator = torch.Generator().manual_seed(seed)
     splits: TaskData = TaskData([], [], [])
     for name, num_tasks in zip(config.datasets, config.tasks_per_dataset):
-        if name == "digits":
-            train, test = _carve(_digits(), config.test_fraction, generator)
-        else:
-            train = _torchvision(name, config.root, True, config.download)
-            test = _torchvision(name, config.root, False, config.download)
+        train, test = datasets[name]
+        if test is None:
+            train, test = _carve(train, config.test_fraction, generator)
         if 0 < config.train_samples < len(train.classes):
             _, train = _carve(train, config.train_samples / len(train.classes), generator)
         train, validation = _carve(train, config.validation_fraction, generator)
@@ -178,3 +197,14 @@ def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskD
                                 f"lower `labels` or use more data")
             bucket[index] = TaskSet(task.pixels.to(device), task.labels.to(device), task.scale)
     return splits
+
+
+def load_task_data(config: DataConfig, seed: int, device: torch.device) -> TaskData:
+    """Read every dataset of `config` from its files, then split_task_data.
+
+    Raises:
+        DataError: a torchvision dataset is absent (offline) or unreadable.
+    """
+    datasets = {name: read_dataset(name, config.root, config.download)
+                for name in dict.fromkeys(config.datasets)}
+    return split_task_data(datasets, config, seed, device)

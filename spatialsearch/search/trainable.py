@@ -13,14 +13,15 @@ A retried or restored trial continues from its last checkpoint (tune.get_checkpo
 A NaN/inf loss raises TrainingDiverged: Ray marks the trial failed with that reason.
 
 The search's plan reaches each trial through tune.with_parameters (not hidden config keys, which
-would show in the trial's params and folder names); ray_compat.buffered_trainable hands the
+would show in the trial's params and folder names), and with it the datasets the driver read
+once (data/shared.py, through Ray's object store); ray_compat.buffered_trainable hands the
 driver several epochs per round trip.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,10 @@ from ray import tune
 from spatialsearch import metrics as m
 from spatialsearch.checkpoint import atomic_save, save_state
 from spatialsearch.config import trial_config_from_dict
+from spatialsearch.data.shared import SharedDatasets
 from spatialsearch.search.ray_compat import buffered_trainable
 from spatialsearch.search.ray_folder import BEST_FILE
-from spatialsearch.train import Trainer
+from spatialsearch.train import Trainer, resolve_device
 
 STATE_FILE = "state.pt"
 
@@ -44,6 +46,8 @@ class TrialPlan:
     cpus: float = 1.0                   # CPUs Tune reserves: torch's and numba's threads
     checkpoint_every: int = 1           # epochs between checkpoints (and segregation)
     checkpoint_at: tuple[int, ...] = ()  # the scheduler's rungs: checkpoint there too
+    datasets: SharedDatasets | None = field(default=None, compare=False)  # read once by the
+                                        # driver; None: each trial reads the files itself
 
     def checkpoint_due(self, epoch: int, last_epoch: int) -> bool:
         """Checkpoint (and measure segregation) after this epoch?"""
@@ -63,7 +67,11 @@ def train_trial(config: dict[str, Any], plan: TrialPlan = TrialPlan()) -> None:
     """The function trainable: config holds the trial's flat training keys."""
     plan.set_threads()
     trial = trial_config_from_dict(config)
-    trainer = Trainer(trial)
+    data = None
+    if plan.datasets is not None and plan.datasets.covers(trial.data):
+        data = plan.datasets.task_data(trial.data, trial.run.seed,
+                                       resolve_device(trial.run.device))
+    trainer = Trainer(trial, data)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:

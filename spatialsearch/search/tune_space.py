@@ -11,6 +11,7 @@ from typing import Any
 
 from ray import tune
 
+from spatialsearch.data.shared import SharedDatasets
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.distributions import Distribution, condition_holds, thaw
 from spatialsearch.search.moasha import MultiObjectiveASHA, rung_epochs
@@ -86,10 +87,14 @@ def trial_constants(config: SearchConfig) -> dict[str, Any]:
 
 
 def trial_plan(config: SearchConfig) -> TrialPlan:
-    """What each trial is told besides its config: threads, and when to checkpoint (and
-    measure segregation): every checkpoint_every epochs and at the scheduler's rungs."""
+    """What each trial is told besides its config: threads; when to checkpoint (and measure
+    segregation): every checkpoint_every epochs and at the scheduler's rungs; and every
+    dataset the space can ask for, read here once (data/shared.py)."""
+    data = config.base_config.data
+    names = [name for choice in config.dataset_choices for name in choice]
     return TrialPlan(cpus=config.resources.cpu, checkpoint_every=config.checkpoint_every,
-                     checkpoint_at=stopping_epochs(config))
+                     checkpoint_at=stopping_epochs(config),
+                     datasets=SharedDatasets.read(names, data.root, data.download))
 
 
 def param_space(config: SearchConfig) -> dict[str, Any]:
