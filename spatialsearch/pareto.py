@@ -32,23 +32,26 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
 
 def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
     """Fast non-dominated sorting (Deb et al. 2002): front 0 holds the points no other point
-    dominates, front 1 those dominated only by front 0, and so on. O(n^2 k).
+    dominates, front 1 those dominated only by front 0, and so on. O(n^2 k), each front
+    peeled in one vectorised step.
     points (n, k) -> list of fronts, each a sorted list of row indices; n = 0 gives []."""
     n = len(points)
     if n == 0:
         return []
-    better_eq = np.all(points[:, None, :] >= points[None, :, :], axis=2)  # (n, n)
-    strictly = np.any(points[:, None, :] > points[None, :, :], axis=2)
+    better_eq = np.ones((n, n), dtype=bool)  # [i, j]: i >= j in every objective
+    strictly = np.zeros((n, n), dtype=bool)  # [i, j]: i > j in some objective
+    for column in points.T:  # one objective at a time: (n, n) work, no (n, n, k) temporary
+        better_eq &= column[:, None] >= column[None, :]
+        strictly |= column[:, None] > column[None, :]
     dominance = better_eq & strictly  # [i, j]: i dominates j
     dominated_by = dominance.sum(axis=0)  # how many points dominate j
     fronts: list[list[int]] = []
-    current = [int(i) for i in np.flatnonzero(dominated_by == 0)]
-    while current:
-        fronts.append(current)
-        for i in current:
-            dominated_by[dominance[i]] -= 1
+    current = np.flatnonzero(dominated_by == 0)
+    while len(current):
+        fronts.append(current.tolist())
+        dominated_by -= dominance[current].sum(axis=0)  # what the front dominated
         dominated_by[current] = -1  # taken
-        current = [int(i) for i in np.flatnonzero(dominated_by == 0)]
+        current = np.flatnonzero(dominated_by == 0)
     return fronts
 
 
@@ -82,8 +85,8 @@ def rank_order(points: np.ndarray) -> list[int]:
     order: list[int] = []
     for front in non_dominated_fronts(points):
         crowding = crowding_distance(points[front])
-        order.extend(front[i] for i in sorted(range(len(front)),
-                                              key=lambda i: (-crowding[i], front[i])))
+        indices = np.array(front)
+        order.extend(indices[np.lexsort((indices, -crowding))].tolist())
     return order
 
 
