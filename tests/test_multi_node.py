@@ -171,7 +171,8 @@ def test_a_search_on_three_nodes_with_s3_storage_survives_a_node_and_the_driver(
         shutil.rmtree(temp, ignore_errors=True)
 
     summary = json.loads((tmp_path / "mn" / "summary.json").read_text())
-    assert summary["trials"] == 4 and summary["errored"] == 0, [(r["trial_id"], r["epochs"], r["params"]) for r in summary["table"]]
+    assert summary["trials"] == 4 and summary["errored"] == 0, [
+        (r["trial_id"], r["epochs"], r["params"]) for r in summary["table"]]
     assert all(row["epochs"] == EPOCHS for row in summary["table"])
     assert summary["storage"]["folder"] == "s3://cluster/searches/mn"
     assert all(row["checkpoint"].startswith(f"s3://{experiment}/trial_")
