@@ -150,3 +150,68 @@ def test_a_recorded_experiment_reads_the_same_from_s3_as_from_disk(tmp_path, s3_
                     "bucket-exp/p/exp/trial_b2/checkpoint_000002/best.pt"]
     assert sorted(p.name for p in (local / "trial_a1").iterdir()) == [
         "checkpoint_000002", "params.json", "result.json"]
+
+
+@pytest.mark.slow
+def test_a_search_in_s3_storage_then_sync_mlflow_from_the_bucket(ray_session, tmp_path,
+                                                                  s3_endpoint, capsys):
+    """A search whose storage is the bucket: its Ray experiment, checkpoints and results are
+    there, not on the disk; sync-mlflow re-logs it from the bucket alone into a new store."""
+    from mlflow.tracking import MlflowClient
+
+    from spatialsearch.search.config import search_config_from_dict
+    from spatialsearch.search.runner import run_search
+
+    filesystem(s3_endpoint).create_dir("bucket-run")
+    config = search_config_from_dict({
+        **BASE, "num_samples": 2, "output": str(tmp_path / "out"), "analyze": 1,
+        "fixed": {"datasets": ["digits"], "epochs": 2, "layers": [8]},
+        "space": {"lr": {"loguniform": [1e-3, 1e-2]}},
+        "storage": {"uri": "s3://bucket-run/team", "endpoint": s3_endpoint}})
+    summary = run_search(config, quiet=True)
+    assert summary.trials == 2 and summary.errored == 0
+    assert summary.storage == {"folder": "s3://bucket-run/team/st", "endpoint": s3_endpoint}
+    stored = objects(s3_endpoint, "bucket-run/team/st")
+    for name in ("results.csv", "summary.json", "best/best.pt", "report/report.html"):
+        assert f"bucket-run/team/st/{name}" in stored
+    assert sum(p.endswith("/best.pt") and "/ray/st/trial_" in p for p in stored) == 2
+    assert not (tmp_path / "out" / "st" / "ray").exists()
+    assert (tmp_path / "out" / "st" / "best" / "best.pt").read_bytes() == \
+        Place(filesystem(s3_endpoint), "bucket-run/team/st/best/best.pt").fetch(
+            tmp_path / "b.pt").read_bytes()
+    assert len(summary.analyzed) == 1  # from the checkpoint the driver fetched
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["sync-mlflow", "s3://bucket-run/team/st", "--storage-endpoint", s3_endpoint,
+                 "--tracking-uri", other]) == 0
+    assert "synced 2 trials" in capsys.readouterr().out
+    client = MlflowClient(other)
+    runs = client.search_runs([client.get_experiment_by_name("spatialsearch").experiment_id])
+    trials = [r for r in runs if r.data.tags.get("spatialsearch.kind") == "trial"]
+    assert len(trials) == 2
+    for run in trials:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] \
+            == [1, 2]
+        assert client.list_artifacts(run.info.run_id, "checkpoint")
+
+
+@pytest.mark.slow
+def test_a_search_in_a_shared_folder(ray_session, tmp_path):
+    """storage: a folder every node mounts (NFS): the Ray experiment and the results go
+    there; the output folder keeps the MLflow and Optuna stores."""
+    from spatialsearch.search.config import search_config_from_dict
+    from spatialsearch.search.runner import run_search
+
+    shared = tmp_path / "nfs" / "searches"
+    config = search_config_from_dict({
+        **BASE, "num_samples": 2, "output": str(tmp_path / "out"), "analyze": 0,
+        "fixed": {"datasets": ["digits"], "epochs": 2, "layers": [8]},
+        "space": {"lr": {"loguniform": [1e-3, 1e-2]}}, "storage": str(shared)})
+    summary = run_search(config, quiet=True)
+    assert summary.trials == 2 and summary.errored == 0
+    assert len(list((shared / "st" / "ray" / "st").glob("trial_*/checkpoint_*/best.pt"))) == 2
+    for name in ("results.csv", "summary.json", "best/best.pt", "report/report.html"):
+        assert (shared / "st" / name).is_file(), name
+    assert sorted(p.name for p in (tmp_path / "out" / "st").iterdir() if p.is_dir()) == [
+        "best", "mlartifacts", "report"]
+    assert (tmp_path / "out" / "st" / "mlflow.db").is_file()

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -100,8 +101,14 @@ class Place:
 
     def upload(self, source: Path) -> None:
         """Copy a local file or folder (recursively) to this place."""
-        if not self.local:
-            self.filesystem.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
+        if self.local:
+            target = Path(self.path)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+            return
         pafs.copy_files(str(source.resolve()), self.path,
                         source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=self.filesystem)

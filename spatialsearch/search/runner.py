@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,12 @@ from spatialsearch.search.session import (
 from spatialsearch.search.storage import S3, StorageConfig, endpoint_url, storage_uri
 from spatialsearch.search.study import StudyWriter
 from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
-from spatialsearch.search.tracking import SearchTracking, TrialRun, epoch_metrics
+from spatialsearch.search.tracking import (
+    PARENT_RECORD,
+    SearchTracking,
+    TrialRun,
+    epoch_metrics,
+)
 from spatialsearch.search.tracking_callback import MlflowCallback
 from spatialsearch.search.trainable import spatial_trainable, train_trial
 from spatialsearch.search.tune_space import (
@@ -167,10 +173,15 @@ def sync_search(folder: str, tracking_uri: str | None = None,
     uri = tracking_uri or summary["mlflow"]["tracking_uri"]
     check_store(uri, summary["mlflow"]["experiment"])  # an error now, not a writer warning
     local = Path(folder) if not folder.startswith(S3) else None
-    with environment(MLFLOW_HTTP):
+    with tempfile.TemporaryDirectory() as scratch, environment(MLFLOW_HTTP):
+        records = local
+        if records is None:  # from storage alone: the parent run the summary names
+            records = Path(scratch)
+            if uri == summary["mlflow"]["tracking_uri"]:
+                (records / PARENT_RECORD).write_text(summary["mlflow"]["parent_run_id"] + "\n")
         artifacts = local / "mlartifacts" if local is not None and not tracking_uri else None
         tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"], artifacts),
-                                  summary["search"], "", local or Path("."))
+                                  summary["search"], "", records)
         tracking.open()
         trials = recorded_trials(place.child(RAY_FOLDER, summary["search"]))
         for trial in trials:

@@ -43,6 +43,7 @@ DOWN_SECONDS = 30.0  # after a failed write, skip writes this long before trying
 RAY_KEYS = {"pid", "timestamp", "iterations_since_restore", "time_this_iter_s",
             "time_since_restore", "done", "training_iteration"}
 T = TypeVar("T")
+PARENT_RECORD = "mlflow_parent_run_id"  # in the search folder: the parent run to reuse
 
 
 class TrialRun(NamedTuple):
@@ -110,7 +111,7 @@ class SearchTracking:
 
     def _parent_run(self) -> str:
         """The search's parent run id, reused when the search folder already recorded one."""
-        record = self.folder / "mlflow_parent_run_id"
+        record = self.folder / PARENT_RECORD
         if record.is_file():
             run_id = record.read_text().strip()
             try:
