@@ -25,11 +25,6 @@ def oriented(values: np.ndarray, modes: Sequence[str]) -> np.ndarray:
     return points
 
 
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """a >= b in every objective and a > b in at least one (both maximised)."""
-    return bool(np.all(a >= b) and np.any(a > b))
-
-
 def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
     """Fast non-dominated sorting (Deb et al. 2002): front 0 holds the points no other point
     dominates, front 1 those dominated only by front 0, and so on. O(n^2 k), each front

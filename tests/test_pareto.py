@@ -150,3 +150,35 @@ def test_front_takes_full_trials_only_with_chance_reference_and_history():
                                 TrialOutcome("b", False, (0.5, 2.0), 1.0)],
                          labels=5, num_tasks=2, started_at=0.0)
     assert worst.reference == (0.2, 2.0)  # no chance level for a loss: the worst seen
+
+
+def test_crowding_distance_known_answers():
+    """Worked by hand. Column 0: 1, 2, 4, 7 (span 6); column 1: 0.3, 0.2, 0.1, 0.0 (span 0.3,
+    below 1). Inner points: (4 - 1) / 6 + (0.3 - 0.1) / 0.3 and (7 - 2) / 6 + (0.2 - 0) / 0.3;
+    the ends are infinite."""
+    points = np.array([[1, 0.3], [2, 0.2], [4, 0.1], [7, 0.0]])
+    distance = crowding_distance(points)
+    assert distance[0] == distance[3] == math.inf
+    assert distance[1] == pytest.approx(3 / 6 + 0.2 / 0.3)
+    assert distance[2] == pytest.approx(5 / 6 + 0.2 / 0.3)
+    # three points: the middle one is finite (only fronts of 1 or 2 are all infinite)
+    assert crowding_distance(points[:3])[1] == pytest.approx(3 / 3 + 0.2 / 0.2)
+    assert crowding_distance(points[:2]).tolist() == [math.inf, math.inf]
+
+
+def test_crowding_distance_skips_constant_and_infinite_columns():
+    """A column with no spread (constant, or no finite value) adds nothing; the next column
+    still counts. A gap between infinities (NaN) counts as infinite."""
+    constant_first = np.array([[5.0, 1.0], [5.0, 2.0], [5.0, 4.0]])
+    assert crowding_distance(constant_first)[1] == pytest.approx(3 / 3)
+    no_finite = np.array([[-math.inf, 1.0], [-math.inf, 2.0], [-math.inf, 4.0]])
+    assert crowding_distance(no_finite)[1] == pytest.approx(3 / 3)
+    nan_gap = np.array([[-math.inf, 1.0], [-math.inf, 2.0], [-math.inf, 3.0], [0.0, 4.0],
+                        [1.0, 5.0]])
+    assert crowding_distance(nan_gap)[1] == math.inf  # -inf - (-inf) between its neighbours
+
+
+def test_orientation_and_empty_fronts():
+    assert oriented([0.5, 2.0], ["max", "min"]).tolist() == [[0.5, -2.0]]  # one point: (1, k)
+    assert oriented([[1, float("nan")]], ["max", "max"]).tolist() == [[1.0, -math.inf]]
+    assert pareto_indices(np.zeros((0, 2))) == [] and non_dominated_fronts(np.zeros((0, 2))) == []
