@@ -45,7 +45,10 @@ test: $(STAMP) system-packages
 # mutation score of the pure-Python modules ([tool.mutmut] in pyproject.toml); long, not in CI
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet mutmut==3.8.1
-	$(VENV)/bin/mutmut run; $(VENV)/bin/mutmut results
+	# one thread each: mutmut forks a process per mutant, and a fork of an OpenMP-threaded
+	# torch/numba process can hang (every mutant of segregation timed out before)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(VENV)/bin/mutmut run; \
+	  $(VENV)/bin/mutmut results
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
