@@ -95,3 +95,28 @@ def test_probability_keeps_a_neuron_with_its_rescale_factor(context):
         kept += masks[1][1]
     # 5/6 = 0.833 (sum-normalised it would be 5/11 = 0.455); binomial sd 0.015 at 600 seeds
     assert kept[1] / seeds == pytest.approx(5 / 6, abs=0.06)
+
+
+def test_a_saved_split_is_a_checkpoint_of_the_masked_network(context, tmp_path):
+    """save_split writes each task's network in the checkpoint format (loadable as one,
+    with the masks beside) and the assignment with the weight each task kept."""
+    import json
+
+    from analysis.split import save_split
+    from spatialsearch.checkpoint import load_checkpoint
+
+    result = split(context, "greedy")
+    paths = save_split(result, context, tmp_path / "new" / "splits")
+    assert [p.name for p in paths] == ["split_greedy_task0.pt", "split_greedy_task1.pt"]
+    for task, path in enumerate(paths):
+        loaded = load_checkpoint(path)
+        assert loaded.epoch == 1 and loaded.metrics == {}
+        assert loaded.config == context.config
+        network = result.networks[task].state_dict()
+        assert all(torch.equal(loaded.state_dict[k], network[k]) for k in network)
+        extra = torch.load(path, weights_only=True)["split"]
+        assert extra["method"] == "greedy" and extra["task"] == task
+        assert [m.tolist() for m in extra["masks"]] == [m.tolist() for m in result.masks[task]]
+    saved = json.loads((tmp_path / "new" / "splits" / "assignment_greedy.json").read_text())
+    assert saved == {"method": "greedy", "layers": [[0, 0, 1, 1], [0, 0, 1]],
+                     "kept": [[2.0, 2.0], [2.0, 1.0]]}
