@@ -20,12 +20,10 @@ import argparse
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,6 +32,7 @@ from benchmarks.bench_search import _recorded_seconds  # noqa: E402
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch.cli import load_config_file  # noqa: E402
 from spatialsearch.search.config import search_config_from_dict  # noqa: E402
+from tests.servers import start_mlflow_server  # noqa: E402
 
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -77,22 +76,8 @@ def _ui_seconds(folder: Path, run_name: str, profile: Path) -> float:
     browser = shutil.which("chromium")
     if browser is None:
         return float("nan")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_mlflow_server(f"sqlite:///{folder / 'mlflow.db'}")
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.5)
         from mlflow.tracking import MlflowClient
 
         experiment = MlflowClient(base).get_experiment_by_name("spatialsearch").experiment_id

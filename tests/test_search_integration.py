@@ -25,6 +25,7 @@ from spatialsearch.search.runner import run_search, search_trainable, tracking_u
 from spatialsearch.search.tracking import PARENT_TAG, TRIAL_TAG
 from spatialsearch.search.trainable import train_trial
 from tests.processes import kill_tree
+from tests.servers import start_mlflow_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,24 +139,11 @@ def _free_port() -> int:
 
 
 def _start_server(tmp_path: Path, port: int) -> subprocess.Popen:
-    """A real `mlflow server` on 127.0.0.1:port, SQLite backend, proxied artifacts; waits
-    until /health answers."""
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    import urllib.request
-
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGKILL)
-    pytest.fail("mlflow server did not start")
+    """A real `mlflow server` on 127.0.0.1:port, SQLite backend, proxied artifacts."""
+    process, _ = start_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}",
+                                     "--artifacts-destination", str(tmp_path / "artifacts"),
+                                     port=port)
+    return process
 
 
 @pytest.fixture()

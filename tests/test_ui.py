@@ -10,8 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,6 +21,7 @@ from spatialsearch.search.config import search_config_from_dict
 from spatialsearch.search.mlflow_store import KIND_OF_EXPERIMENT, MODEL_TRAINING
 from spatialsearch.search.runner import run_search
 from spatialsearch.search.tracking import TRIAL_TAG
+from tests.servers import start_mlflow_server
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -40,34 +39,14 @@ def _chromium(url: str, profile: Path, *, screenshot: Path | None = None) -> str
     return done.stdout
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_ui_shows_the_search_its_runs_metrics_and_plots(ray_session, tmp_path):
     config = search_config_from_dict({
         "name": "ui", "num_samples": 3, "output": str(tmp_path), "scheduler": {"type": "fifo"},
         "search": {"algorithm": "random", "seed": 1}, "fixed": {"layers": [16], "epochs": 3},
         "space": {"transport": {"loguniform": [0.1, 10]}}})
     summary = run_search(config, quiet=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'ui' / 'mlflow.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_mlflow_server(f"sqlite:///{tmp_path / 'ui' / 'mlflow.db'}")
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.5)
         client = MlflowClient(base)
         experiment = client.get_experiment_by_name("spatialsearch").experiment_id
         runs = client.search_runs([experiment])

@@ -5,6 +5,7 @@ probe of a storage."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -25,9 +26,11 @@ from spatialsearch.search.storage import S3, StorageConfig
 _logger = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=16)
 def s3_filesystem(storage: StorageConfig, *, quick: bool = False) -> pafs.S3FileSystem:
-    """The bucket's filesystem; credentials from the environment or ~/.aws. quick: one try
-    with short timeouts (the preflight probe); else pyarrow's retries (the trials)."""
+    """The bucket's filesystem, made once per storage (every checkpoint located in it shares
+    it); credentials from the environment or ~/.aws. quick: one try with short timeouts (the
+    preflight probe); else pyarrow's retries (the trials)."""
     options: dict[str, Any] = {"region": os.environ.get("AWS_REGION")
                                or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
     if storage.endpoint:
