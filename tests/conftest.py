@@ -6,7 +6,16 @@ import os
 
 import pytest
 
+from tests.ids import plain_id
+
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def pytest_make_parametrize_id(config, val, argname):  # noqa: ARG001 (pytest's hook signature)
+    """Default ids of text parameters in plain characters too (tests/ids.py)."""
+    if isinstance(val, bytes):
+        val = val.decode("ascii", "replace")
+    return plain_id(val) if isinstance(val, str) else None
 
 
 @pytest.fixture(scope="session")

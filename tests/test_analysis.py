@@ -19,6 +19,7 @@ from spatialsearch.config import trial_config_from_dict
 from spatialsearch.data.idx import DEBIAN_FASHION_MNIST
 from spatialsearch.errors import CheckpointError
 from spatialsearch.train import Trainer
+from tests.ids import plain_id
 
 REFERENCE = {"datasets": ["digits"], "labels": 5, "input": "concatenate",
              "layers": [150, 100, 50], "activation": "Sigmoid", "norm": "l2", "epochs": 50}
@@ -169,7 +170,7 @@ def bad_inputs(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("argv,message", BAD, ids=[m for _, m in BAD])
+@pytest.mark.parametrize("argv,message", BAD, ids=[plain_id(m) for _, m in BAD])
 def test_bad_analysis_input_is_one_message_exit_2_nothing_written(bad_inputs, tmp_path, capsys,
                                                                  argv, message):
     out = tmp_path / "out"

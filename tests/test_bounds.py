@@ -8,6 +8,7 @@ import pytest
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.config import search_config_from_dict
+from tests.ids import plain_id
 
 SPACE = {"fixed": {"layers": [4], "epochs": 10},
          "space": {"transport": {"loguniform": [0.1, 10]}}}
@@ -41,7 +42,7 @@ SEARCH_LIMITS = [  # (accepted, refused, message)
 
 
 @pytest.mark.parametrize("accepted,refused,message", SEARCH_LIMITS,
-                         ids=[m for _, _, m in SEARCH_LIMITS])
+                         ids=[plain_id(m) for _, _, m in SEARCH_LIMITS])
 def test_search_bounds_at_their_limits(accepted, refused, message):
     _search(**accepted)
     with pytest.raises(ConfigError, match=message):
@@ -59,7 +60,7 @@ TRAIN_LIMITS = [  # key, accepted, refused
 
 
 @pytest.mark.parametrize("key,accepted,refused", TRAIN_LIMITS,
-                         ids=[f"{k}={r}" for k, _, r in TRAIN_LIMITS])
+                         ids=[plain_id(f"{k}={r}") for k, _, r in TRAIN_LIMITS])
 def test_training_bounds_at_their_limits(key, accepted, refused):
     base = {"type": "convolution"} if key == "kernel" else {}
     trial_config_from_dict({**base, key: accepted})

@@ -15,6 +15,7 @@ from spatialsearch.checkpoint import load_checkpoint, load_model
 from spatialsearch.cli import main
 from spatialsearch.data import TaskBatches, load_task_data
 from spatialsearch.train import evaluate
+from tests.ids import plain_id
 
 REFERENCE = ("--datasets digits --labels 5 --input concatenate --layers 150 100 50 "
              "--activation Sigmoid --proximity 1 --transport 10 --norm l2 --epochs 50").split()
@@ -79,7 +80,7 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize("flags,message", BAD_INPUT, ids=[f[1] for f, _ in BAD_INPUT])
+@pytest.mark.parametrize("flags,message", BAD_INPUT, ids=[plain_id(f[1]) for f, _ in BAD_INPUT])
 def test_bad_input_is_one_message_exit_2_nothing_written(tmp_path, capsys, flags, message):
     out = tmp_path / "out"
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from spatialsearch.cli import main
+from spatialsearch.search.config import search_config_from_dict
 from spatialsearch.search.objectives import Objective
 from spatialsearch.search.tune_space import DefineByRun, param_space, scheduler, searcher
-from spatialsearch.search.config import search_config_from_dict
+from tests.ids import plain_id
 from tests.refusals import assert_refused
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
@@ -83,7 +84,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("doc,message", BAD, ids=[m[:50] for _, m in BAD])
+@pytest.mark.parametrize("doc,message", BAD, ids=[plain_id(m) for _, m in BAD])
 def test_bad_objectives_and_conditions_one_line_exit_2_nothing_written(tmp_path, capsys, doc,
                                                                        message):
     assert_refused(tmp_path, capsys, doc, message)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from spatialsearch.cli import main
+from tests.ids import plain_id
 from tests.refusals import assert_refused
 
 GOOD = {
@@ -76,7 +77,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("doc,message", BAD, ids=[m[:40] for _, m in BAD])
+@pytest.mark.parametrize("doc,message", BAD, ids=[plain_id(m) for _, m in BAD])
 def test_bad_space_is_one_message_exit_2_and_nothing_created(tmp_path, capsys, doc, message):
     assert_refused(tmp_path, capsys, doc, message)
 
