@@ -69,8 +69,10 @@ _exp_neg_f32 = numba.njit(fastmath=_FAST, cache=True)(_exp_neg_polynomial)  # fo
 
 def _exp_neg(d: np.floating) -> np.floating:
     """exp(-d) in d's precision: the polynomial for float32, libm's for float64, chosen when
-    numba compiles, so the loops around it carry no branch and vectorise."""
-    raise NotImplementedError("numba-compiled only")
+    numba compiles (the overload below), so the loops around it carry no branch and
+    vectorise. Run as plain Python (numba's NUMBA_DISABLE_JIT=1, for debugging and for the
+    mutation score, docs/testing.md) it chooses the same way at each call."""
+    return _exp_neg_polynomial(d) if isinstance(d, np.float32) else _exp_neg_libm(d)
 
 
 @overload(_exp_neg, inline="always", fastmath=_FAST)
@@ -83,16 +85,21 @@ VALUE_ONLY = 0  # the cost only; no gradient array is touched
 WRITE = 1  # grad_weight = coef * dC/dW; position gradients added to their arrays
 
 
-@numba.njit(fastmath=_FAST, cache=True, inline="always")
-def _magnitude(w: np.floating, l2: bool) -> np.floating:
+def _magnitude_of(w: np.floating, l2: bool) -> np.floating:
     """f(w) = w^2 (l2) or |w| (l1)."""
     return w * w if l2 else abs(w)
 
 
-@numba.njit(fastmath=_FAST, cache=True, inline="always")
-def _slope(w: np.floating, l2: bool) -> np.floating:
+def _slope_of(w: np.floating, l2: bool) -> np.floating:
     """f'(w) = 2w (l2) or sign(w) (l1)."""
     return w + w if l2 else np.sign(w)
+
+
+# Every kernel is a plain function compiled by assignment, not under a decorator: the same
+# source then also runs as Python under NUMBA_DISABLE_JIT=1 (debugging, and the mutation
+# score in docs/testing.md, whose tool rewrites undecorated functions only).
+_magnitude = numba.njit(fastmath=_FAST, cache=True, inline="always")(_magnitude_of)
+_slope = numba.njit(fastmath=_FAST, cache=True, inline="always")(_slope_of)
 
 
 # One function (51 lines) on purpose: split, numba no longer vectorises the inner loops.
@@ -202,16 +209,17 @@ def _proximity_row(i: int, positions: np.ndarray, eps: np.floating, scale: np.fl
 # then split well over threads) and inlined into network_costs (a call per row, with a dozen
 # array arguments, cost 15% there).
 _ROW = dict(fastmath=_FAST, error_model="numpy", nogil=True)
-_transport_row_call = numba.njit(cache=True, **_ROW)(_transport_row)
-_proximity_row_call = numba.njit(cache=True, **_ROW)(_proximity_row)
+_SERIAL = dict(_ROW, cache=True)
+_transport_row_call = numba.njit(**_SERIAL)(_transport_row)
+_proximity_row_call = numba.njit(**_SERIAL)(_proximity_row)
 _transport_row_inline = numba.njit(inline="always", **_ROW)(_transport_row)
 _proximity_row_inline = numba.njit(inline="always", **_ROW)(_proximity_row)
 
 
-@numba.njit(parallel=True, fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray, l2: bool,
-                    eps: np.floating, coef: np.floating, mode: int, grad_weight: np.ndarray,
-                    grad_out: np.ndarray, grad_in_parts: np.ndarray) -> float:
+def _transport_all_rows(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
+                        l2: bool, eps: np.floating, coef: np.floating, mode: int,
+                        grad_weight: np.ndarray, grad_out: np.ndarray,
+                        grad_in_parts: np.ndarray) -> float:
     """T = mean_ij D_ij * f(W_ij), D_ij = sqrt(||out_i - in_j||^2 + eps); coef * dT in place.
 
     weight (n_out, n_in, K) (K = 1 linear, kh*kw conv; f summed over K); pos_out (d, n_out);
@@ -237,9 +245,8 @@ def transport_fused(weight: np.ndarray, pos_out: np.ndarray, pos_in: np.ndarray,
     return partial.sum() / (n_out * n_in)
 
 
-@numba.njit(parallel=True, fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, with_grad: bool,
-                    grad: np.ndarray) -> float:
+def _proximity_all_rows(positions: np.ndarray, eps: np.floating, coef: np.floating,
+                        with_grad: bool, grad: np.ndarray) -> float:
     """P = mean_{i != j} exp(-D_ij) over ordered pairs; coef * dP added into grad (d, n).
 
     positions (d, n); rows in parallel. with_grad False: grad is not touched. float32 uses
@@ -256,6 +263,11 @@ def proximity_fused(positions: np.ndarray, eps: np.floating, coef: np.floating, 
         ratio = unused if dim == 2 else np.empty(n, positions.dtype)
         totals[i] = _proximity_row_call(i, positions, eps, scale, with_grad, grad, ratio)
     return totals.sum() / (n * (n - 1))
+
+
+_PARALLEL = dict(_SERIAL, parallel=True)
+transport_fused = numba.njit(**_PARALLEL)(_transport_all_rows)
+proximity_fused = numba.njit(**_PARALLEL)(_proximity_all_rows)
 
 
 #: Work in a layer (weights x kernel size, or neuron pairs n^2) from which the per-layer

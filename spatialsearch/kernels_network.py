@@ -9,16 +9,15 @@ import numba
 import numpy as np
 
 from spatialsearch.kernels import (
-    _FAST,
+    _SERIAL,
     VALUE_ONLY,
     _proximity_row_inline,
     _transport_row_inline,
 )
 
 
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def lay_out(positions: tuple, layouts: tuple, sums: tuple, used: np.ndarray,
-            with_grads: bool) -> None:
+def _lay_out(positions: tuple, layouts: tuple, sums: tuple, used: np.ndarray,
+             with_grads: bool) -> None:
     """layouts[k] = positions[k].T ((n, d) -> (d, n)) and sums[k] = 0 for the used layers."""
     for k in range(len(layouts)):
         if used[k]:
@@ -27,21 +26,19 @@ def lay_out(positions: tuple, layouts: tuple, sums: tuple, used: np.ndarray,
                 sums[k][:] = 0
 
 
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
-def hand_over(sums: tuple, position_grads: tuple, moved: np.ndarray) -> None:
+def _hand_over(sums: tuple, position_grads: tuple, moved: np.ndarray) -> None:
     """position_grads[k] = sums[k].T ((d, n) -> (n, d)) for the layers whose positions move."""
     for k in range(len(sums)):
         if moved[k]:
             position_grads[k][:] = sums[k].T
 
 
-@numba.njit(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
 # One function (51 lines) on purpose: one jitted call per step is its reason to exist.
-def network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
-                  weight_grads: tuple, position_grads: tuple, where: np.ndarray,
-                  used: np.ndarray, moved: np.ndarray, l2: bool, eps: np.floating,
-                  prox_coef: np.floating, trans_coef: np.floating,
-                  mode: int) -> tuple[float, float]:
+def _network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
+                   weight_grads: tuple, position_grads: tuple, where: np.ndarray,
+                   used: np.ndarray, moved: np.ndarray, l2: bool, eps: np.floating,
+                   prox_coef: np.floating, trans_coef: np.floating,
+                   mode: int) -> tuple[float, float]:
     """(sum over k in where of P_k, sum over k in where, k >= 1 of T_k) of a whole network on
     one thread, and in WRITE mode the gradients of prox_coef * that P + trans_coef * that T.
 
@@ -88,3 +85,9 @@ def network_costs(weights: tuple, positions: tuple, layouts: tuple, sums: tuple,
     if with_grads:
         hand_over(sums, position_grads, moved)
     return prox_total, trans_total
+
+
+# Compiled by assignment, as in spatialsearch.kernels (which says why).
+lay_out = numba.njit(**_SERIAL)(_lay_out)
+hand_over = numba.njit(**_SERIAL)(_hand_over)
+network_costs = numba.njit(**_SERIAL)(_network_costs)
