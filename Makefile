@@ -42,13 +42,10 @@ system-packages:
 test: $(STAMP) system-packages
 	$(PY) -m pytest -q
 
-# mutation score of the pure-Python modules ([tool.mutmut] in pyproject.toml); long, not in CI
+# mutation score per module (tests/mutations/score.py, docs/testing.md); long, not in CI
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet mutmut==3.8.1
-	# one thread each: mutmut forks a process per mutant, and a fork of an OpenMP-threaded
-	# torch/numba process can hang (every mutant of segregation timed out before)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(VENV)/bin/mutmut run; \
-	  $(VENV)/bin/mutmut results
+	$(PY) tests/mutations/score.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

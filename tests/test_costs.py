@@ -59,6 +59,26 @@ def test_transport_matches_reference(backend, norm, kernel, dim, n_out, n_in):
 
 
 @pytest.mark.parametrize("backend", ["fused", "torch"])
+@pytest.mark.parametrize("wanted", [(0,), (1,), (2,), (0, 1), (1, 2)],
+                         ids=["weight", "pos_out", "pos_in", "weight+pos_out", "positions"])
+def test_transport_gives_each_input_that_asks_its_gradient(backend, wanted):
+    """Frozen positions (a fixed layout) or a frozen weight: each input that requires a
+    gradient gets the reference's, the others none."""
+    gen = torch.Generator().manual_seed(9)
+    inputs = [torch.randn(4, 3, 2, 2, generator=gen, dtype=torch.float64),
+              torch.randn(4, 2, generator=gen, dtype=torch.float64),
+              torch.randn(3, 2, generator=gen, dtype=torch.float64)]
+    for k in wanted:
+        inputs[k].requires_grad_()
+    apply, _ = _backend(backend)
+    got = torch.autograd.grad(apply(*inputs, True), [inputs[k] for k in wanted])
+    expected = torch.autograd.grad(reference.transport(*inputs, "l2"),
+                                   [inputs[k] for k in wanted])
+    for g, e in zip(got, expected):
+        assert_close(g, e, **F64)
+
+
+@pytest.mark.parametrize("backend", ["fused", "torch"])
 @pytest.mark.parametrize("dim", [1, 2, 3])
 @pytest.mark.parametrize("n", [2, 3, 10, 31, 64])
 def test_proximity_matches_reference(backend, dim, n):
@@ -86,6 +106,10 @@ def test_fast_exp_is_accurate_over_its_range():
     for d in np.concatenate([np.linspace(0, EXP_CLAMP, 2001), [1e-4, 0.5, 31.99]]):
         exact = np.exp(-float(np.float32(d)))  # the float32 input is what the kernel sees
         assert abs(float(_exp_neg_f32(np.float32(d))) - exact) <= 1e-5 * exact + 1e-30
+    # beyond the clamp, exp(-d) is taken as exp(-32) = 1.3e-14
+    for d in (EXP_CLAMP + 1, 100.0, 1e6):
+        got = float(_exp_neg_f32(np.float32(d)))
+        assert got == pytest.approx(np.exp(-EXP_CLAMP), rel=1e-5)
 
 
 def test_coincident_positions_give_finite_costs_and_gradients():

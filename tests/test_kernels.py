@@ -1,0 +1,161 @@
+"""The numba kernels at their edges, against known answers and the float64 references of
+tests/reference.py: rows split over chunks and threads, value-only calls, layers of 0, 1 and
+2 neurons, coefficients of exactly 1, and both ways a network's costs run (one
+kernels_network call, or the per-layer parallel kernels)."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+import torch
+
+from spatialsearch import cpu_costs, kernels
+from tests import reference
+
+EPS = cpu_costs.EPS
+
+
+def _transport_case(seed: int = 0, n_out: int = 5, n_in: int = 4, dim: int = 2,
+                    kernel: int = 1):
+    """weight (n_out, n_in, kernel), pos_out (dim, n_out), pos_in (dim, n_in): the kernels'
+    layout."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n_out, n_in, kernel)), rng.normal(size=(dim, n_out)),
+            rng.normal(size=(dim, n_in)))
+
+
+def _reference_transport(weight, pos_out, pos_in, l2: bool):
+    """T and (dT/dW, dT/dpos_out, dT/dpos_in) in the kernels' layout, by autograd."""
+    w = torch.tensor(weight, requires_grad=True)  # f summed over the last axis
+    out = torch.tensor(pos_out.T, requires_grad=True)
+    inp = torch.tensor(pos_in.T, requires_grad=True)
+    value = reference.transport(w, out, inp, "l2" if l2 else "l1")
+    grads = torch.autograd.grad(value, (w, out, inp))
+    return value.item(), grads[0].numpy(), grads[1].numpy().T, grads[2].numpy().T
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 7])
+@pytest.mark.parametrize("kernel", [1, 2])
+@pytest.mark.parametrize("l2", [True, False])
+def test_transport_rows_split_over_chunks_give_the_reference(chunks, kernel, l2):
+    """transport_fused deals rows i = c, c + chunks, ... to chunk c and keeps one dT/dpos_in
+    accumulator per chunk; their sum is the gradient (7 chunks: two chunks have no row).
+    kernel: values per weight (1 linear, kh * kw convolution), each its own loop."""
+    weight, pos_out, pos_in = _transport_case(kernel=kernel)
+    want = _reference_transport(weight, pos_out, pos_in, l2)
+    coef = 2.0
+    grad_weight = np.full_like(weight, np.nan)
+    grad_out = np.ones_like(pos_out)  # added to
+    parts = np.zeros((chunks, *pos_in.shape))
+    value = kernels.transport_fused(weight, pos_out, pos_in, l2, EPS, coef, kernels.WRITE,
+                                    grad_weight, grad_out, parts)
+    assert value == pytest.approx(want[0], rel=1e-12)
+    np.testing.assert_allclose(grad_weight, coef * want[1], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad_out, 1 + coef * want[2], rtol=1e-10)
+    np.testing.assert_allclose(parts.sum(0), coef * want[3], rtol=1e-10, atol=1e-14)
+
+
+def test_transport_layer_adds_the_same_gradient_on_any_thread_count():
+    """transport_layer keeps one accumulator per numba thread and adds their sum to grad_in.
+    Checked on 1 thread and on NUMBA_NUM_THREADS (2 on a 2-core machine)."""
+    weight, pos_out, pos_in = _transport_case(seed=1, n_out=6, n_in=3)
+    want = _reference_transport(weight, pos_out, pos_in, False)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            grad_weight = np.empty_like(weight)
+            grad_out, grad_in = np.ones_like(pos_out), np.ones_like(pos_in)
+            value = kernels.transport_layer(weight, pos_out, pos_in, False, EPS, 3.0,
+                                            kernels.WRITE, grad_weight, grad_out, grad_in)
+            assert value == pytest.approx(want[0], rel=1e-12), threads
+            np.testing.assert_allclose(grad_weight, 3.0 * want[1], rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(grad_out, 1 + 3.0 * want[2], rtol=1e-10)
+            np.testing.assert_allclose(grad_in, 1 + 3.0 * want[3], rtol=1e-10)
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_value_only_kernels_give_the_cost_and_touch_no_gradient_array():
+    weight, pos_out, pos_in = _transport_case(seed=2)
+    arrays = [np.full_like(weight, np.nan), np.full_like(pos_out, np.nan),
+              np.full((2, *pos_in.shape), np.nan)]
+    value = kernels.transport_fused(weight, pos_out, pos_in, True, EPS, 5.0,
+                                    kernels.VALUE_ONLY, *arrays)
+    assert value == pytest.approx(_reference_transport(weight, pos_out, pos_in, True)[0],
+                                  rel=1e-12)
+    assert all(np.isnan(a).all() for a in arrays)
+    value = kernels.transport_layer(weight, pos_out, pos_in, True, EPS, 5.0,
+                                    kernels.VALUE_ONLY, *arrays[:2], arrays[2][0])
+    assert value == pytest.approx(_reference_transport(weight, pos_out, pos_in, True)[0],
+                                  rel=1e-12)
+    assert all(np.isnan(a).all() for a in arrays)
+    grad = np.full_like(pos_out, np.nan)
+    value = kernels.proximity_fused(pos_out, EPS, 5.0, False, grad)
+    assert value == pytest.approx(reference.proximity(torch.tensor(pos_out.T)).item(),
+                                  rel=1e-12)
+    assert np.isnan(grad).all()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_proximity_kernel_of_two_neurons_five_apart(dim):
+    """p0 = 0, p1 = (3, 4[, 0]): D = sqrt(25 + eps), P = exp(-D) (both ordered pairs), and
+    dP/dp0 = -exp(-D) (p0 - p1) / D = exp(-5) (0.6, 0.8[, 0]) = -dP/dp1, added to grad.
+    Rows of 3-D positions take the general loop, 2-D ones the register loop."""
+    positions = np.zeros((dim, 2))
+    positions[:2, 1] = (3.0, 4.0)
+    grad = np.ones_like(positions)
+    value = kernels.proximity_fused(positions, EPS, 1.0, True, grad)
+    distance = math.sqrt(25 + EPS)
+    assert value == pytest.approx(math.exp(-distance), rel=1e-12)
+    expected = np.zeros(dim)
+    expected[:2] = math.exp(-distance) * np.array([3.0, 4.0]) / distance
+    np.testing.assert_allclose(grad[:, 0], 1 + expected, rtol=1e-12)
+    np.testing.assert_allclose(grad[:, 1], 1 - expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_proximity_kernel_of_fewer_than_two_neurons_is_zero(n):
+    grad = np.full((2, n), 7.0)
+    assert kernels.proximity_fused(np.zeros((2, n)), EPS, 1.0, True, grad) == 0.0
+    assert (grad == 7.0).all()
+
+
+def _reference_network(weights, positions, where, l2: bool):
+    """(P, T) of tests/reference.py with P_k = 0 for a layer of fewer than 2 neurons, as
+    costs.proximity defines it."""
+    prox = [reference.proximity(p) if len(p) >= 2 else p.sum() * 0
+            for p in (positions[k] for k in where)]
+    trans = [reference.transport(weights[k], positions[k], positions[k - 1],
+                                 "l2" if l2 else "l1") for k in where if k >= 1]
+    return sum(prox) / len(prox), sum(trans) / len(trans)
+
+
+@pytest.mark.parametrize("path", ["network", "layers"])
+@pytest.mark.parametrize("l2", [True, False])
+def test_network_costs_with_layers_of_one_and_two_neurons(path, l2, monkeypatch):
+    """Layers of 3, 1, 2 and 4 neurons, all in `where`: the 1-neuron layer's proximity is 0
+    (and counts in the mean), the 2-neuron layer's is exp(-D); later layers are still
+    reached. alpha = 4 and beta = 3 make both per-layer coefficients exactly 1."""
+    if path == "layers":
+        monkeypatch.setattr(kernels, "PARALLEL_FROM", 0)
+    torch.manual_seed(4)
+    sizes, where = [3, 1, 2, 4], [0, 1, 2, 3]
+    positions = [torch.randn(n, 2, dtype=torch.float64, requires_grad=True) for n in sizes]
+    weights = [torch.randn(sizes[0], 5, dtype=torch.float64, requires_grad=True)]
+    weights += [torch.randn(sizes[k], sizes[k - 1], dtype=torch.float64, requires_grad=True)
+                for k in range(1, len(sizes))]
+    alpha, beta = 4.0, 3.0
+    (prox, trans), weight_grads, position_grads = cpu_costs.network_costs(
+        weights, positions, where, l2, alpha, beta, kernels.WRITE)
+    want_prox, want_trans = _reference_network(weights, positions, where, l2)
+    assert prox == pytest.approx(want_prox.item(), rel=1e-12)
+    assert trans == pytest.approx(want_trans.item(), rel=1e-12)
+    want = torch.autograd.grad(alpha * want_prox + beta * want_trans,
+                               [*weights[1:], *positions])
+    for got, expected in zip([*weight_grads[1:], *position_grads], want):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
+    assert weight_grads[0] is None  # layer 0 has no transport
