@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -112,6 +114,34 @@ def test_fast_exp_is_accurate_over_its_range():
         assert got == pytest.approx(np.exp(-EXP_CLAMP), rel=1e-5)
 
 
+def test_proximity_of_two_neurons_in_one_dimension():
+    """costs.proximity of p = (0, 5) on a line: exp(-sqrt(25 + eps)), on both paths."""
+    positions = torch.tensor([[0.0], [5.0]], dtype=torch.float64)
+    expected = math.exp(-math.sqrt(25 + reference.EPS))
+    assert costs.proximity(positions).item() == pytest.approx(expected, rel=1e-12)
+    assert costs._TorchProximity.apply(positions).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_half_precision_takes_the_torch_path():
+    """The kernels take float32 and float64; float16 tensors (numba has no half type) run as
+    torch ops and match the float64 reference to half precision."""
+    gen = torch.Generator().manual_seed(1)
+    weight, pos_out, pos_in = (torch.randn(*shape, generator=gen).half()
+                               for shape in ((4, 3), (4, 2), (3, 2)))
+    want = reference.transport(weight.double(), pos_out.double(), pos_in.double(), "l2")
+    assert costs.transport(weight, pos_out, pos_in, "l2").item() == pytest.approx(
+        want.item(), rel=2e-3)
+    assert costs.proximity(pos_out).item() == pytest.approx(
+        reference.proximity(pos_out.double()).item(), rel=2e-3)
+
+
+def test_an_empty_selection_costs_nothing():
+    """spatial_costs with no layer selected: (0, 0), not an error."""
+    config = trial_config_from_dict({"layers": [6, 5], "labels": 5})
+    layers = build_model(config).spatial_layers
+    assert [v.item() for v in costs.spatial_costs(layers, [], "l1")] == [0.0, 0.0]
+
+
 def test_coincident_positions_give_finite_costs_and_gradients():
     positions = torch.zeros(4, 2, requires_grad=True)
     weight = torch.randn(4, 4, requires_grad=True)
@@ -171,7 +201,8 @@ def _use_path(path: str, monkeypatch) -> None:
 
 @pytest.mark.parametrize("path", ["network", "layers", "torch"])
 @pytest.mark.parametrize("model_type", ["linear", "convolution"])
-@pytest.mark.parametrize("alpha,beta", [(1.0, 10.0), (0.5, 0.0), (0.0, 3.0), (0.0, 0.0)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 10.0), (1.0, 0.0), (0.0, 1.0), (0.5, 3.0),
+                                        (0.0, 0.0)])
 @pytest.mark.parametrize("norm", ["l1", "l2"])
 def test_penalised_backward_gives_the_gradients_of_loss_plus_penalty(
         path, model_type, alpha, beta, norm, monkeypatch):
@@ -234,6 +265,24 @@ def test_a_kept_workspace_gives_each_step_its_own_float32_gradients(path, dim, m
         optimizer.zero_grad(set_to_none=True)
         costs.penalised_backward(task_loss(model(x), y), layers, where, "l2", 1.0, 10.0, kept)
         optimizer.step()
+
+
+@pytest.mark.parametrize("path", ["network", "layers"])
+def test_the_cpu_step_hands_the_workspaces_tensors_to_the_parameters(path, monkeypatch):
+    """On the CPU the kernels' gradient tensors become the parameters' .grad (no copy), and
+    the task gradient is added into them."""
+    config = trial_config_from_dict({"layers": [6, 5], "labels": 5})
+    model = build_model(config).double()
+    layers, where = model.spatial_layers, list(config.cost_layers)
+    x = torch.rand(4, *config.data.input_shape, dtype=torch.float64)
+    _use_path(path, monkeypatch)
+    kept = costs.CostWorkspace()
+    costs.penalised_backward(task_loss(model(x), torch.randint(0, 5, (4, 2))), layers, where,
+                             "l2", 1.0, 1.0, kept)
+    for k, layer in enumerate(layers):
+        assert layer.positions.grad.data_ptr() == kept.position_grads[k].data_ptr()
+        if k >= 1:
+            assert layer.weight.grad.data_ptr() == kept.weight_grads[k].data_ptr()
 
 
 @pytest.mark.parametrize("path", ["network", "layers"])

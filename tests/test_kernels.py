@@ -131,31 +131,91 @@ def _reference_network(weights, positions, where, l2: bool):
             for p in (positions[k] for k in where)]
     trans = [reference.transport(weights[k], positions[k], positions[k - 1],
                                  "l2" if l2 else "l1") for k in where if k >= 1]
-    return sum(prox) / len(prox), sum(trans) / len(trans)
+    zero = torch.zeros((), dtype=torch.float64)
+    return sum(prox) / len(prox), sum(trans) / len(trans) if trans else zero
+
+
+def _network(seed: int = 4, sizes: tuple[int, ...] = (3, 1, 2, 4), inputs: int = 5):
+    """float64 weights (n_k, n_{k-1}; layer 0 from `inputs` pixels) and positions (n_k, 2)
+    that require gradients."""
+    torch.manual_seed(seed)
+    positions = [torch.randn(n, 2, dtype=torch.float64, requires_grad=True) for n in sizes]
+    weights = [torch.randn(n, m, dtype=torch.float64, requires_grad=True)
+               for n, m in zip(sizes, (inputs, *sizes[:-1]))]
+    return weights, positions
 
 
 @pytest.mark.parametrize("path", ["network", "layers"])
+@pytest.mark.parametrize("where", [[0, 1, 2, 3], [2], [0]], ids=["all", "2", "0"])
+@pytest.mark.parametrize("with_transport", [True, False])
 @pytest.mark.parametrize("l2", [True, False])
-def test_network_costs_with_layers_of_one_and_two_neurons(path, l2, monkeypatch):
-    """Layers of 3, 1, 2 and 4 neurons, all in `where`: the 1-neuron layer's proximity is 0
-    (and counts in the mean), the 2-neuron layer's is exp(-D); later layers are still
-    reached. alpha = 4 and beta = 3 make both per-layer coefficients exactly 1."""
+def test_network_costs_with_layers_of_one_and_two_neurons(path, where, with_transport, l2,
+                                                         monkeypatch):
+    """Layers of 3, 1, 2 and 4 neurons: the 1-neuron layer's proximity is 0 (and counts in
+    the mean), the 2-neuron layer's is exp(-D), later layers are still reached; where = [2]
+    reads layer 1's positions without costing it; where = [0] has no transport (T = 0).
+    alpha = len(where) and beta = the transported count make each per-layer coefficient
+    exactly 1; beta = 0 leaves proximity alone to move the positions."""
     if path == "layers":
         monkeypatch.setattr(kernels, "PARALLEL_FROM", 0)
-    torch.manual_seed(4)
-    sizes, where = [3, 1, 2, 4], [0, 1, 2, 3]
-    positions = [torch.randn(n, 2, dtype=torch.float64, requires_grad=True) for n in sizes]
-    weights = [torch.randn(sizes[0], 5, dtype=torch.float64, requires_grad=True)]
-    weights += [torch.randn(sizes[k], sizes[k - 1], dtype=torch.float64, requires_grad=True)
-                for k in range(1, len(sizes))]
-    alpha, beta = 4.0, 3.0
+    weights, positions = _network()
+    transported = [k for k in where if k >= 1]
+    alpha, beta = float(len(where)), float(len(transported)) if with_transport else 0.0
     (prox, trans), weight_grads, position_grads = cpu_costs.network_costs(
         weights, positions, where, l2, alpha, beta, kernels.WRITE)
     want_prox, want_trans = _reference_network(weights, positions, where, l2)
     assert prox == pytest.approx(want_prox.item(), rel=1e-12)
     assert trans == pytest.approx(want_trans.item(), rel=1e-12)
-    want = torch.autograd.grad(alpha * want_prox + beta * want_trans,
-                               [*weights[1:], *positions])
-    for got, expected in zip([*weight_grads[1:], *position_grads], want):
-        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
+    penalty = alpha * want_prox + beta * want_trans
+    want = torch.autograd.grad(penalty, [*weights, *positions], allow_unused=True)
+    for got, expected in zip([*weight_grads, *position_grads], want):
+        if expected is None or not expected.any():  # nothing moves it
+            assert got is None or not got.any()
+        else:
+            torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
     assert weight_grads[0] is None  # layer 0 has no transport
+
+
+def test_network_costs_of_no_layer_are_zero():
+    weights, positions = _network()
+    (prox, trans), weight_grads, position_grads = cpu_costs.network_costs(
+        weights, positions, [], True, 1.0, 1.0, kernels.WRITE)
+    assert (prox, trans) == (0.0, 0.0)
+    assert weight_grads == [None] * 4 and position_grads == [None] * 4
+
+
+def test_a_kept_workspace_is_reused_until_a_parameter_holds_its_gradient():
+    """Unchanged parameters: the same gradient tensors step after step (no rebuild). Once a
+    parameter holds one of them as .grad, the next step gets new ones."""
+    weights, positions = _network()
+    kept = cpu_costs.CostWorkspace()
+
+    def step():
+        return cpu_costs.network_costs(weights, positions, [0, 1, 2, 3], True, 1.0, 1.0,
+                                       kernels.WRITE, kept)[1]
+
+    first, second = step(), step()
+    assert all(a is b for a, b in zip(first[1:], second[1:]))
+    weights[3].grad = second[3]
+    third = step()
+    assert third[3] is not second[3]
+    torch.testing.assert_close(third[3], second[3])
+
+
+@pytest.mark.parametrize("sizes,inputs,parallel", [
+    ((4,), 1, True),     # 4 x 4 = 16 neuron pairs
+    ((3,), 1, False),    # 9 pairs
+    ((3, 3), 1, False),  # 3 x 3 = 9 weights, 9 pairs
+    ((1, 16), 1, True),  # 16 x 1 weights
+    ((1, 3), 1, False),
+], ids=["pairs_16", "pairs_9", "weights_9", "weights_16", "weights_3"])
+def test_the_per_layer_kernels_take_over_from_parallel_from_work(sizes, inputs, parallel,
+                                                                   monkeypatch):
+    """A layer's work is its neuron pairs n^2 or its weights n_out x n_in x K; from
+    PARALLEL_FROM (here 16) in any costed layer, the per-layer parallel kernels run."""
+    monkeypatch.setattr(kernels, "PARALLEL_FROM", 16)
+    weights, positions = _network(sizes=sizes, inputs=inputs)
+    where = [len(sizes) - 1] if len(sizes) > 1 else [0]
+    space = cpu_costs.CostWorkspace()
+    space.prepare(weights, positions, where)
+    assert space.parallel is parallel

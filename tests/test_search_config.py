@@ -52,7 +52,7 @@ BAD = [
     (_with(space__transport={"normal": [0, 1]}), r"space\.transport: unknown distribution 'normal'"),
     (_with(space__transport=3), r"space\.transport: must be one mapping like"),
     (_with(space__norm={"choice": ["l1", "l7"]}), r"space\.norm\.choice\[1\] -> norm: must be one of l1, l2, got 'l7'"),
-    (_with(space__activation={"choice": ["ReLU", "Relu"]}), r"activation: must be one of .*got 'Relu' \(did you mean 'ReLU'"),
+    (_with(space__activation={"choice": ["ReLU", "Relu"]}), r"space\.activation\.choice\[1\] -> activation: must be one of .*got 'Relu' \(did you mean 'ReLU'"),
     (_with(space__lr={"int": [1, 2.5]}), r"space\.lr\.int: high must be an integer, got 2\.5"),
     (_with(fixed__proximity=-2), r"fixed\.proximity: must be in \[0, inf\), got -2"),
     (_with(fixed__datasets=["MNIST", "digits"]), r"datasets: all datasets of a run must share one image shape"),
@@ -62,6 +62,14 @@ BAD = [
     (_with(resources__gpu=1.5), r"resources\.gpu: above 1 must be a whole number, got 1\.5"),
     (_with(resources__cpu=0), r"resources\.cpu: must be a number >= 0\.01, got 0"),
     (_with(name="../evil"), r"name: letters, digits, '-', '_' and '\.' only, got '\.\./evil'"),
+    (_with(name=".hidden"), r"name: letters, digits, '-', '_' and '\.' only, got '\.hidden'"),
+    (_with(name=5), r"name: must be a non-empty string, got 5"),
+    (_with(fixed=5), r"fixed: must be a mapping, got 5"),
+    (_with(space=[1]), r"space: must be a mapping, got \[1\]"),
+    (_with(experiment=""), r"experiment: must be a non-empty string, got ''"),
+    (_with(output=""), r"output: must be a non-empty string, got ''"),
+    (_with(search={"algorithm": "grid"}),
+     r"space\.transport: search\.algorithm grid takes only grid distributions"),
     (_with(max_failures=-1), r"max_failures: must be an integer >= 0"),
     (_with(checkpoint_every=0), r"checkpoint_every: must be an integer >= 1, got 0"),
     (_with(space=None), r"space: optuna needs at least one searched key"),
@@ -163,3 +171,99 @@ def test_set_overrides_and_grid_counts(tmp_path, capsys):
     assert described["trials"] == 12 and described["fixed"]["epochs"] == 3
     assert main(["search", str(space), "--dry-run", "--set", "fixed.epochs"]) == 2
     assert "--set: expected key=value" in capsys.readouterr().err
+
+
+def test_command_line_overrides_replace_their_yaml_keys():
+    """--output, --tracking-uri, --num-samples, --storage and --storage-endpoint replace the
+    YAML's values, normalised as the keys are; a flag not given (None) keeps the YAML's."""
+    from spatialsearch.search.config import MAX_TRIALS, search_config_from_dict, with_overrides
+    from spatialsearch.search.storage import StorageConfig
+
+    base = search_config_from_dict(_with(storage={"uri": "s3://yaml-bucket/p",
+                                                  "endpoint": "http://127.0.0.1:9000"}))
+    assert with_overrides(base, output=None, tracking_uri=None, num_samples=None,
+                          storage=None, storage_endpoint=None) == base
+    given = with_overrides(base, output="runs/x", tracking_uri="sqlite:///runs/x.db",
+                           num_samples=MAX_TRIALS, storage="s3://flag-bucket/q/",
+                           storage_endpoint="https://s3.example.org/")
+    assert (given.output, given.tracking_uri, given.num_samples) == (
+        "runs/x", "sqlite:///runs/x.db", MAX_TRIALS)
+    assert given.storage == StorageConfig("s3://flag-bucket/q", "https://s3.example.org")
+    assert with_overrides(base, num_samples=1).num_samples == 1
+    # one of the two storage flags keeps the YAML's other half
+    assert with_overrides(base, storage="/shared/searches").storage == StorageConfig(
+        "/shared/searches", "http://127.0.0.1:9000")
+    assert with_overrides(base, storage_endpoint="http://10.0.0.2:9000").storage == (
+        StorageConfig("s3://yaml-bucket/p", "http://10.0.0.2:9000"))
+    assert (given.name, given.fixed, given.space) == (base.name, base.fixed, base.space)
+
+
+@pytest.mark.parametrize("flags,message", [
+    ({"num_samples": 0}, "--num-samples: must be an integer >= 1, got 0"),
+    ({"num_samples": 100_001}, "--num-samples: at most 100000, got 100001"),
+    ({"output": ""}, "--output: must be a non-empty string, got ''"),
+    ({"tracking_uri": "sqlite:///a b.db"}, "--tracking-uri: must not contain spaces"),
+    ({"storage": "relative/folder"}, "--storage: a shared folder must be an absolute path"),
+    ({"storage_endpoint": "ftp://127.0.0.1"}, "--storage-endpoint: must be http(s)://"),
+], ids=["num_samples_0", "num_samples_too_many", "output", "tracking_uri", "storage",
+        "storage_endpoint"])
+def test_command_line_overrides_are_refused_with_the_flags_name(flags, message):
+    from spatialsearch.errors import ConfigError
+    from spatialsearch.search.config import search_config_from_dict, with_overrides
+
+    with pytest.raises(ConfigError) as refused:
+        with_overrides(search_config_from_dict(_with()), **flags)
+    assert str(refused.value).startswith(message)
+
+
+def test_corner_configs_span_the_space_and_drop_keys_whose_condition_fails():
+    """Every combination of the corners, in product order; `sampler` (only when input is
+    sequential) is dropped for concatenate, so those trials take the default, random."""
+    from spatialsearch.search.config import search_config_from_dict
+
+    config = search_config_from_dict(_with(space={
+        "input": {"choice": ["concatenate", "sequential"]},
+        "sampler": {"choice": ["random", "task"], "when": {"input": "sequential"}},
+        "transport": {"loguniform": [0.1, 10]}}))
+    corners = [(t.data.input, t.data.sampler, t.cost.transport)
+               for t in config.corner_configs()]
+    assert corners == [("concatenate", "random", 0.1), ("concatenate", "random", 10.0)] * 2 + [
+        ("sequential", "random", 0.1), ("sequential", "random", 10.0),
+        ("sequential", "task", 0.1), ("sequential", "task", 10.0)]
+    assert len(list(config.corner_configs(limit=3))) == 3
+
+
+def test_a_corner_that_is_no_valid_trial_is_refused_as_fixed_space():
+    from spatialsearch.errors import ConfigError
+    from spatialsearch.search.config import search_config_from_dict
+
+    with pytest.raises(ConfigError) as refused:
+        search_config_from_dict(_with(fixed__layers=KeyError, fixed__where=[2],
+                                      space={"layers": {"choice": [[4, 4], [4]]}}))
+    assert str(refused.value) == ("fixed/space: where[0]: spatial layer indices are 0..1 "
+                                  "(0..L-1 hidden, 1 the head), got 2")
+
+
+def test_experiment_name_and_source_hash_are_kept():
+    """experiment names the MLflow experiment; source_hash (an MLflow tag) is the first 16
+    hex digits of the YAML text's sha256."""
+    import hashlib
+
+    from spatialsearch.search.config import search_config_from_dict
+
+    text = yaml.safe_dump(_with(experiment="my-study"))
+    config = search_config_from_dict(yaml.safe_load(text), text)
+    assert config.experiment == "my-study"
+    assert config.source_hash == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert len(config.source_hash) == 16
+
+
+def test_a_document_that_is_no_mapping_is_refused_by_the_validator_too():
+    """The CLI's loader refuses it first (naming the file); the validator, for callers that
+    pass a parsed document, says the same in its words."""
+    from spatialsearch.errors import ConfigError
+    from spatialsearch.search.config import search_config_from_dict
+
+    with pytest.raises(ConfigError) as refused:
+        search_config_from_dict([1, 2])
+    assert str(refused.value) == "search space: must be a mapping, got [1, 2]"
