@@ -145,11 +145,12 @@ def test_analyze_writes_every_file_and_plots_are_real_pngs(tmp_path):
     assert split_checkpoint["split"]["method"] == "greedy"
 
 
+ALL_METHODS = "method: must be one of greedy, probability, rescale, activations, positions"
 BAD = [
     (["analyze", "{tmp}/missing.pt"], "checkpoint: no file at"),
     (["analyze", "{tmp}/corrupt.pt"], "is not a readable checkpoint"),
-    (["analyze", "{tmp}/good.pt", "--methods", "kmeans"], "method: must be one of greedy"),
-    (["split", "{tmp}/good.pt", "--method", "random"], "method: must be one of greedy"),
+    (["analyze", "{tmp}/good.pt", "--methods", "kmeans"], ALL_METHODS),
+    (["split", "{tmp}/good.pt", "--method", "random"], ALL_METHODS),
     (["plot", "{tmp}/good.pt", "--recording", "{tmp}/other.npz"], "was made from another model"),
     (["score", "{tmp}/good.pt", "--recording", "{tmp}/corrupt.pt", "--method", "activations"],
      "is not a spatialsearch recording"),
@@ -272,11 +273,7 @@ def test_segregation_equals_scikit_learns_cross_validated_knn(seed):
     """segregation.layer_segregation (numpy) vs sklearn's pipeline it replaces, on random
     layers of 4-160 neurons and 2-4 tasks, part separated in space: the same folds and the
     same score."""
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.neighbors import KNeighborsClassifier
-
-    from spatialsearch.segregation import layer_segregation, stratified_folds
+    from spatialsearch.segregation import layer_segregation
 
     rng = np.random.default_rng(seed)
     compared = 0
@@ -287,18 +284,54 @@ def test_segregation_equals_scikit_learns_cross_validated_knn(seed):
         ours = layer_segregation(positions, tasks)
         if isinstance(ours, str):
             continue
-        folds = min(5, int(np.unique(tasks, return_counts=True)[1].min()))
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        expected_folds = np.empty(n, dtype=np.int64)
-        for fold, (_, test) in enumerate(splitter.split(positions, tasks)):
-            expected_folds[test] = fold
-        assert np.array_equal(stratified_folds(tasks, folds), expected_folds)
-        neighbours = min(3, n - -(-n // folds))
-        predicted = cross_val_predict(KNeighborsClassifier(neighbours), positions, tasks,
-                                      cv=splitter)
-        assert ours == pytest.approx(balanced_accuracy_score(tasks, predicted), abs=1e-12)
+        assert ours == pytest.approx(_sklearn_segregation(positions, tasks), abs=1e-12)
         compared += 1
     assert compared >= 30
+
+
+def _sklearn_segregation(positions: np.ndarray, tasks: np.ndarray) -> float:
+    """The scikit-learn pipeline layer_segregation replaces: min(5, smallest task) stratified
+    shuffled folds (seed 0), k-NN with k = min(3, neurons outside the largest test fold),
+    balanced accuracy. Also checks that the numpy folds are scikit-learn's."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from spatialsearch.segregation import stratified_folds
+
+    n = len(tasks)
+    folds = min(5, int(np.unique(tasks, return_counts=True)[1].min()))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    expected_folds = np.empty(n, dtype=np.int64)
+    largest_fold = 0
+    for fold, (_, test) in enumerate(splitter.split(positions, tasks)):
+        expected_folds[test] = fold
+        largest_fold = max(largest_fold, len(test))
+    assert np.array_equal(stratified_folds(tasks, folds), expected_folds)
+    predicted = cross_val_predict(KNeighborsClassifier(min(3, n - largest_fold)), positions,
+                                  tasks, cv=splitter)
+    return balanced_accuracy_score(tasks, predicted)
+
+
+@pytest.mark.parametrize("tasks", [[0, 0, 1, 1], [0, 1, 0, 1, 1], [0, 0, 0, 1, 1, 1],
+                                   [1, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 2, 2],
+                                   [2, 0, 1, 2, 0, 1, 2]],
+                         ids=["2+2", "2+3", "3+3", "2+5", "2+2+2", "2+2+3"])
+def test_tiny_layers_are_scored_from_two_neurons_per_task(tasks):
+    """The smallest layers that can be cross-validated (2 neurons in the smallest task:
+    2 folds, and k-NN with fewer than 3 neighbours when few neurons are left to vote)
+    score as scikit-learn does; one neuron fewer, and the layer is skipped with the
+    reason."""
+    from spatialsearch.segregation import layer_segregation
+
+    tasks = np.array(tasks)
+    positions = np.random.default_rng(len(tasks)).normal(size=(len(tasks), 2)) + tasks[:, None]
+    assert layer_segregation(positions, tasks) == pytest.approx(
+        _sklearn_segregation(positions, tasks), abs=1e-12)
+    lonely = tasks.copy()
+    lonely[np.flatnonzero(tasks == 0)[1:]] = 1  # task 0 keeps one neuron
+    assert layer_segregation(positions, lonely) == (
+        "smallest task group has 1 neuron(s); cross-validation needs 2")
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():
@@ -317,5 +350,6 @@ def test_analyze_command_says_why_a_layer_has_no_segregation(tmp_path, capsys):
     out = capsys.readouterr().out
     segregation = json.loads((tmp_path / "out" / "analysis.json").read_text())["segregation"]
     assert "1" in segregation["skipped"] and "1" not in segregation["per_layer"]
+    assert segregation["skipped"]["1"] == "all 1 neurons belong to one task"
     for layer, why in segregation["skipped"].items():
         assert f"  layer {layer} not scored: {why}\n" in out

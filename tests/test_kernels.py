@@ -186,7 +186,8 @@ def test_network_costs_of_no_layer_are_zero():
 
 def test_a_kept_workspace_is_reused_until_a_parameter_holds_its_gradient():
     """Unchanged parameters: the same gradient tensors step after step (no rebuild). Once a
-    parameter holds one of them as .grad, the next step gets new ones."""
+    parameter holds one of them as .grad, the next step gets new ones; other parameters get
+    their own costs."""
     weights, positions = _network()
     kept = cpu_costs.CostWorkspace()
 
@@ -200,6 +201,12 @@ def test_a_kept_workspace_is_reused_until_a_parameter_holds_its_gradient():
     third = step()
     assert third[3] is not second[3]
     torch.testing.assert_close(third[3], second[3])
+    other_weights, other_positions = _network(seed=5)  # new parameters: a rebuild
+    (prox, trans), *_ = cpu_costs.network_costs(other_weights, other_positions, [0, 1, 2, 3],
+                                                True, 1.0, 1.0, kernels.WRITE, kept)
+    want_prox, want_trans = _reference_network(other_weights, other_positions, [0, 1, 2, 3],
+                                               True)
+    assert (prox, trans) == pytest.approx((want_prox.item(), want_trans.item()), rel=1e-12)
 
 
 @pytest.mark.parametrize("sizes,inputs,parallel", [

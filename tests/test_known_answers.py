@@ -120,3 +120,57 @@ def test_a_saved_split_is_a_checkpoint_of_the_masked_network(context, tmp_path):
     saved = json.loads((tmp_path / "new" / "splits" / "assignment_greedy.json").read_text())
     assert saved == {"method": "greedy", "layers": [[0, 0, 1, 1], [0, 0, 1]],
                      "kept": [[2.0, 2.0], [2.0, 1.0]]}
+
+
+def test_probability_masks_are_drawn_from_the_seed(context):
+    """The same seed gives the same masks (the split's own generator, not torch's global
+    one), and leaving the seed out means seed 0."""
+    draws = [[masks_for(context, "probability", seed=seed)[0] for _ in range(2)]
+             for seed in range(20)]
+    for first, second in draws:
+        assert all(torch.equal(a, b) for t, u in zip(first, second) for a, b in zip(t, u))
+    default = masks_for(context, "probability")[0]
+    assert all(torch.equal(a, b) for t, u in zip(default, draws[0][0]) for a, b in zip(t, u))
+    assert [m.tolist() for m in split(context, "probability").masks[1]] == [
+        m.tolist() for m in draws[0][0][1]]
+
+
+def test_rescale_factors_do_not_depend_on_the_weights_scale(context):
+    """Factors are mass over the largest mass: a network with every weight x 1e-3 (masses
+    below 1) gets the same factors."""
+    with torch.no_grad():
+        for layer in context.model.spatial_layers:
+            layer.weight.mul_(1e-3)
+    masks, _ = masks_for(context, "rescale")
+    assert masks[1][1].tolist() == pytest.approx([0.0, 5 / 6, 1.0])
+    assert masks[0][1].tolist() == pytest.approx([1.0, 1.0, 0.0])
+
+
+def test_the_activations_split_needs_a_recording(context):
+    from spatialsearch.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        masks_for(context, "activations")
+    assert str(refused.value) == "method: activations needs a recording (analysis.record)"
+
+
+def test_positions_split_clusters_the_neurons_where_they_lie(tmp_path):
+    """Hidden layers [4, 3, 2]; neurons placed around (-5, 0) or (5, 0) regardless of their
+    weights: the positions method's two clusters are exactly those groups, per layer (KMeans'
+    labels are arbitrary, so the test compares groups)."""
+    config = trial_config_from_dict({"datasets": ["digits"], "labels": 5, "layers": [4, 3, 2]})
+    model = build_model(config)
+    left = [[0, 2], [1], [0]]  # per hidden layer: the neurons placed on the left
+    with torch.no_grad():
+        for k, layer in enumerate(model.spatial_layers[:-1]):
+            x = torch.full((layer.num_neurons,), 5.0)
+            x[left[k]] = -5.0
+            layer.positions.copy_(torch.stack([x + 0.1 * torch.arange(len(x)),
+                                               torch.zeros_like(x)], 1))
+    save_checkpoint(tmp_path / "placed.pt", model, config, 1, {})
+    masks, assignment = masks_for(open_checkpoint(tmp_path / "placed.pt"), "positions")
+    left_label = int(assignment[0][0])
+    assert [a.tolist() for a in assignment] == [
+        [left_label if n in left[k] else 1 - left_label for n in range(size)]
+        for k, size in enumerate([4, 3, 2])]
+    assert [m.tolist() for m in masks[left_label]] == [[1, 0, 1, 0], [0, 1, 0], [1, 0]]

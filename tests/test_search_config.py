@@ -70,9 +70,13 @@ BAD = [
     (_with(output=""), r"output: must be a non-empty string, got ''"),
     (_with(search={"algorithm": "grid"}),
      r"space\.transport: search\.algorithm grid takes only grid distributions"),
+    (_with(search={"algorithm": "grid"}, space={"norm": {"grid": ["l1", "l2"]},
+                                                "transport": {"uniform": [0, 1]}}),
+     r"space\.transport: search\.algorithm grid takes only grid distributions"),
     (_with(max_failures=-1), r"max_failures: must be an integer >= 0"),
     (_with(checkpoint_every=0), r"checkpoint_every: must be an integer >= 1, got 0"),
-    (_with(space=None), r"space: optuna needs at least one searched key"),
+    (_with(space=None), r"space: optuna needs at least one searched key; add one or use "
+                        r"search\.algorithm: random$"),
     (_with(scheduler="asha"), r"scheduler: must be a mapping, got 'asha'"),
     (_with(num_samples=100_001), r"num_samples: at most 100000, got 100001"),
     (_with(tracking_uri="foo://bar"), r"tracking_uri: unsupported scheme 'foo' in 'foo://bar'; "

@@ -4,10 +4,12 @@ group of modules, each mutant checked by the fast tests that cover the function 
 Usage:
     make mutation                                        # every group, ~45 min on 2 CPUs
     .venv/bin/python tests/mutations/score.py kernels    # one group: python or kernels
+    .venv/bin/python tests/mutations/score.py --report   # table and report from the last run
 
-Prints the table (score = killed / all mutants) and the surviving mutants' names. The copies
-stay in runs/mutation/<group>; `cd runs/mutation/<group> && ../../../.venv/bin/mutmut show
-NAME` prints a mutant's diff, `mutmut browse` all of them.
+Prints the table (score = killed / all mutants) and writes docs/mutation-survivors.md: each
+surviving mutant, its change, and why it survives (the rules of tests/mutations/reasons.py;
+"not explained" where none matches). The copies stay in runs/mutation/<group>;
+`cd runs/mutation/<group> && ../../../.venv/bin/mutmut show NAME` prints a mutant's diff.
 
 Two groups, because the kernels run differently:
 - python: the plain-Python modules, with the whole fast suite to choose covering tests from.
@@ -30,6 +32,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.mutations.reasons import reason_for  # noqa: E402 (run as a script)
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTMUT = Path(sys.executable).with_name("mutmut")
@@ -114,13 +119,31 @@ def tally(codes: dict[str, int]) -> dict[str, object]:
     return counts
 
 
-def score(name: str) -> dict[str, dict[str, object]]:
-    """Run mutmut over one group; its tally per module."""
+def change(copy: Path, mutant: str) -> tuple[str, str]:
+    """(the original lines, the mutated lines) of one mutant, from `mutmut show`."""
+    shown = subprocess.run([str(MUTMUT), "show", mutant], cwd=copy, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    removed = [line[1:].strip() for line in shown
+               if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:].strip() for line in shown
+             if line.startswith("+") and not line.startswith("+++")]
+    return " / ".join(removed), " / ".join(added)
+
+
+def score(name: str, run: bool = True) -> dict[str, dict[str, object]]:
+    """Run mutmut over one group (or read its last run); its tally per module, each
+    survivor with its change."""
     group = GROUPS[name]
-    copy = prepare(name, group)
-    environment = {**os.environ, **FORK_SAFE, **dict(group.environment)}
-    subprocess.run([str(MUTMUT), "run"], cwd=copy, env=environment, check=True)
-    return {module: tally(outcomes(copy, module)) for module in group.modules}
+    copy = ROOT / "runs" / "mutation" / name
+    if run:
+        copy = prepare(name, group)
+        environment = {**os.environ, **FORK_SAFE, **dict(group.environment)}
+        subprocess.run([str(MUTMUT), "run"], cwd=copy, env=environment, check=True)
+    results = {module: tally(outcomes(copy, module)) for module in group.modules}
+    for result in results.values():
+        result["survivors"] = [(mutant, *change(copy, mutant))
+                               for mutant in result["survivors"]]
+    return results
 
 
 def table(results: dict[str, dict[str, object]]) -> str:
@@ -134,19 +157,44 @@ def table(results: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(names: list[str]) -> int:
+def _cell(code: str) -> str:
+    code = code if len(code) <= 110 else code[:107] + "..."
+    return "`" + code.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def survivor_report(results: dict[str, dict[str, object]]) -> str:
+    """docs/mutation-survivors.md: per module, each survivor, its change and its reason."""
+    lines = ["# Surviving mutants", "",
+             "Written by `make mutation` (tests/mutations/score.py, mutmut 3.8.1): every mutant",
+             "that no fast test kills, the line it changes, and why it survives (the rules in",
+             "tests/mutations/reasons.py). Scores and method: [testing.md](testing.md).", ""]
+    for module, result in results.items():
+        survivors = result["survivors"]
+        lines += [f"## {module}: {len(survivors)} of {result['mutants']} survive", ""]
+        if not survivors:
+            continue
+        lines += ["| mutant | original | mutated | why it survives |", "|---|---|---|---|"]
+        for mutant, removed, added in survivors:
+            lines.append(f"| {mutant.rsplit('.', 1)[-1]} | {_cell(removed)} | {_cell(added)} "
+                         f"| {reason_for(module, removed, added)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(arguments: list[str]) -> int:
+    report_only = "--report" in arguments
+    names = [a for a in arguments if a != "--report"]
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
         print(f"group: {unknown[0]!r} is not one of {', '.join(GROUPS)}", file=sys.stderr)
         return 2
     results: dict[str, dict[str, object]] = {}
     for name in names or GROUPS:
-        results.update(score(name))
+        results.update(score(name, run=not report_only))
     print(table(results))
-    for module, r in results.items():
-        for survivor in r["survivors"]:
-            print(f"survived: {survivor}")
     (ROOT / "runs" / "mutation" / "scores.json").write_text(json.dumps(results, indent=1))
+    if not names:  # the whole score: the report covers every module
+        (ROOT / "docs" / "mutation-survivors.md").write_text(survivor_report(results))
     return 0 if all(r["score"] >= 0.85 for r in results.values()) else 1
 
 
