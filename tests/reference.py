@@ -15,9 +15,12 @@ def distance(a: Tensor, b: Tensor) -> Tensor:
 
 
 def proximity(positions: Tensor) -> Tensor:
-    """mean over ordered pairs i != j of exp(-||p_i - p_j||)."""
+    """mean over ordered pairs i != j of exp(-||p_i - p_j||); 0 for fewer than 2 neurons
+    (no pairs), as costs.proximity defines it."""
     n = positions.shape[0]
     total = positions.new_zeros(())
+    if n < 2:
+        return total + positions.sum() * 0
     for i in range(n):
         for j in range(n):
             if i != j:

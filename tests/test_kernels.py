@@ -6,6 +6,7 @@ kernels_network call, or the per-layer parallel kernels)."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numba
 import numpy as np
@@ -125,14 +126,9 @@ def test_proximity_kernel_of_fewer_than_two_neurons_is_zero(n):
 
 
 def _reference_network(weights, positions, where, l2: bool):
-    """(P, T) of tests/reference.py with P_k = 0 for a layer of fewer than 2 neurons, as
-    costs.proximity defines it."""
-    prox = [reference.proximity(p) if len(p) >= 2 else p.sum() * 0
-            for p in (positions[k] for k in where)]
-    trans = [reference.transport(weights[k], positions[k], positions[k - 1],
-                                 "l2" if l2 else "l1") for k in where if k >= 1]
-    zero = torch.zeros((), dtype=torch.float64)
-    return sum(prox) / len(prox), sum(trans) / len(trans) if trans else zero
+    """(P, T) of tests/reference.py for these parameter lists."""
+    layers = [SimpleNamespace(weight=w, positions=p) for w, p in zip(weights, positions)]
+    return reference.network_costs(layers, where, "l2" if l2 else "l1")
 
 
 def _network(seed: int = 4, sizes: tuple[int, ...] = (3, 1, 2, 4), inputs: int = 5):
