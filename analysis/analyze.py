@@ -17,7 +17,8 @@ from analysis.context import AnalysisContext, open_checkpoint
 from analysis.plot import plot_positions
 from analysis.record import record, save_recording
 from analysis.score import save_score, score
-from analysis.split import METHODS, check_method, save_split, split
+from analysis.methods import METHODS, check_method
+from analysis.split import save_split, split
 from spatialsearch import metrics as m
 from spatialsearch.segregation import segregation
 

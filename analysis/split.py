@@ -24,21 +24,20 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Literal, NamedTuple, get_args
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from analysis.context import AnalysisContext
+from analysis.methods import Method, check_method
 from analysis.record import Recording, task_drive
 from spatialsearch.checkpoint import atomic_save
 from spatialsearch.errors import ConfigError
 from spatialsearch.models import SpatialNetwork
 from spatialsearch.segregation import task_mass
 
-Method = Literal["greedy", "probability", "rescale", "activations", "positions"]
-METHODS: tuple[str, ...] = get_args(Method)
 
 
 class Split(NamedTuple):
@@ -46,12 +45,6 @@ class Split(NamedTuple):
     masks: list[list[Tensor]]  # [task][hidden layer] -> (n_k,) float in [0, 1]
     networks: list[SpatialNetwork]  # one per task (or per region, for positions)
     assignment: list[list[int]]  # [hidden layer] -> task (region) per neuron; [] for soft
-
-
-def check_method(method: str) -> Method:
-    if method not in METHODS:
-        raise ConfigError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
-    return method  # type: ignore[return-value]
 
 
 def _hard_masks(assignment: list[Tensor], num_tasks: int) -> list[list[Tensor]]:

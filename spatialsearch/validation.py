@@ -9,6 +9,7 @@ from typing import Any, Mapping, get_args
 from urllib.parse import urlsplit
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 
 
 def mapping(raw: Any, path: str) -> Mapping[str, Any]:
@@ -60,21 +61,21 @@ def tracking_uri(raw: Any, path: str) -> str:
     if not uri:
         return uri
     if any(not c.isprintable() or c.isspace() for c in uri):
-        raise ConfigError(f"{path}: must not contain spaces or control characters, got {uri!r}")
+        raise ConfigError(f"{path}: must not contain spaces or control characters, got {masked(uri)!r}")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError as error:
-        raise ConfigError(f"{path}: malformed URI {uri!r}: {error}") from error
+        raise ConfigError(f"{path}: malformed URI {masked(uri)!r}: {error}") from error
     scheme = parts.scheme.split("+")[0]  # postgresql+psycopg2://...
     if scheme not in TRACKING_SCHEMES:
-        raise ConfigError(f"{path}: unsupported scheme {parts.scheme or '(none)'!r} in {uri!r}; "
+        raise ConfigError(f"{path}: unsupported scheme {parts.scheme or '(none)'!r} in {masked(uri)!r}; "
                           f"allowed: {', '.join(TRACKING_SCHEMES)} (or \"\" for the search "
                           f"folder's SQLite store)")
     if scheme in ("http", "https") and not parts.hostname:
-        raise ConfigError(f"{path}: {uri!r} names no host; e.g. http://127.0.0.1:5000")
+        raise ConfigError(f"{path}: {masked(uri)!r} names no host; e.g. http://127.0.0.1:5000")
     if scheme == "sqlite" and (not uri.startswith("sqlite:///") or len(uri) <= len("sqlite:///")):
-        raise ConfigError(f"{path}: {uri!r} is not sqlite:///<path of the database file>")
+        raise ConfigError(f"{path}: {masked(uri)!r} is not sqlite:///<path of the database file>")
     return uri
 
 

@@ -12,7 +12,8 @@ from analysis.analyze import analyze
 from analysis.context import open_checkpoint
 from analysis.record import load_recording, record, save_recording
 from analysis.score import score
-from analysis.split import METHODS, split
+from analysis.methods import METHODS
+from analysis.split import split
 from spatialsearch.checkpoint import save_checkpoint
 from spatialsearch.cli import main
 from spatialsearch.config import trial_config_from_dict

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Callable, NoReturn, Sequence
 
 from spatialsearch.cli.analysis import add_analysis_parsers
 from spatialsearch.cli.search import add_search_arguments, command_search, command_sync
 from spatialsearch.cli.train import add_train_flags, command_train, load_config_file
 from spatialsearch.errors import SpatialSearchError
+from spatialsearch.redact import mask_logging, masked
 
 __all__ = ["build_parser", "load_config_file", "main"]
 
@@ -63,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `spatialsearch` console script."""
+    """Entry point of the `spatialsearch` console script. Whatever it prints or logs, an
+    unexpected traceback included, has every URI's user-info masked (redact.masked)."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    mask_logging()
     args = build_parser().parse_args(argv)
     if not getattr(args, "quiet", True):
         logging.getLogger("spatialsearch").setLevel(logging.INFO)
@@ -72,12 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except SpatialSearchError as error:
-        one_line = " ".join(str(error).split())
+        one_line = " ".join(masked(str(error)).split())
         print(f"spatialsearch: error: {one_line}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("spatialsearch: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: its traceback, masked
+        print(masked(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
 
 
 if __name__ == "__main__":

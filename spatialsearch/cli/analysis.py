@@ -68,7 +68,7 @@ def command_step(args: argparse.Namespace) -> int:
 
 
 def add_analysis_parsers(sub: Any) -> None:
-    from analysis.split import METHODS
+    from analysis.methods import METHODS
 
     analyze = sub.add_parser("analyze", help="record, plot, split and score a checkpoint",
                              description="record -> plot -> split -> score into one folder.")

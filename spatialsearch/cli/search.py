@@ -10,6 +10,7 @@ from typing import Any
 from spatialsearch import metrics as m
 from spatialsearch.cli.train import load_config_file, scalar
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 
 
 def _apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -41,6 +42,9 @@ def command_search(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0
+    from spatialsearch.search.capacity import check_cluster
+
+    check_cluster(config.resources, args.address)  # before the heavy imports: a quick refusal
     from spatialsearch.search.results import format_table
     from spatialsearch.search.runner import run_search
 
@@ -71,9 +75,10 @@ def command_search(args: argparse.Namespace) -> int:
               f"{config.folder}")
     uri = summary.mlflow["tracking_uri"]
     if uri.startswith("sqlite:"):
-        print(f"browse: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+        print(f"browse: mlflow ui --backend-store-uri {masked(uri)} --host 127.0.0.1 "
+              f"--port 5000")
     else:
-        print(f"browse: {uri} (experiment {config.experiment!r})")
+        print(f"browse: {masked(uri)} (experiment {config.experiment!r})")
     return 0 if not summary.errored else 1
 
 
@@ -81,7 +86,7 @@ def command_sync(args: argparse.Namespace) -> int:
     from spatialsearch.search.runner import sync_search
 
     result = sync_search(args.folder, args.tracking_uri, args.storage_endpoint or "")
-    print(f"synced {result['trials']} trials to {result['tracking_uri']}; "
+    print(f"synced {result['trials']} trials to {masked(result['tracking_uri'])}; "
           f"{len(result['not_logged'])} writes still failed")
     return 0 if not result["not_logged"] else 1
 
@@ -93,7 +98,8 @@ def _describe(config: Any) -> dict[str, Any]:
         "trials": config.total_trials, "reseed": config.reseed,
         "scheduler": config.scheduler.__dict__, "search": config.search.__dict__,
         "resources": config.resources.tune_resources(), "fixed": dict(config.fixed),
-        "storage": config.storage.__dict__,
+        "storage": {key: masked(value) for key, value in config.storage.__dict__.items()},
+        "tracking_uri": masked(config.tracking_uri),
         "space": {k: {d.kind: list(d.values), **({"when": dict(d.when)} if d.when else {})}
                   for k, d in config.space},
         "trial defaults": config.base_config.to_flat_dict(),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from spatialsearch.errors import SearchFailed
+from spatialsearch.redact import masked
 from spatialsearch.search.answer import (
     front_summary,
     log_front,
@@ -55,7 +56,8 @@ def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTrackin
                                       locate(r.checkpoint, config.storage) if r.checkpoint
                                       else None) for r in rows})
         summary = write_results(config, rows, tracking)
-        summary.storage = {"folder": place.uri, "endpoint": config.storage.endpoint}
+        summary.storage = {"folder": masked(place.uri),
+                       "endpoint": masked(config.storage.endpoint)}
         _answer(config, rows, summary, tracking, trainable, started)
         local = local_checkpoints(config, rows, summary)
     summary.analyzed = analyze_best(config, summary, tracking, quiet, local)
@@ -153,7 +155,8 @@ def publish(config: SearchConfig, summary: SearchSummary) -> None:
             try:
                 place.child(name).upload(config.folder / name)
             except OSError as error:
-                _logger.warning("storage: %s not uploaded to %s: %s", name, place.uri, error)
+                _logger.warning("storage: %s not uploaded to %s: %s", name, masked(place.uri),
+                                masked(str(error)))
 
 
 def analyze_best(config: SearchConfig, summary: SearchSummary, tracking: SearchTracking,

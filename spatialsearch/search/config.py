@@ -44,7 +44,12 @@ from spatialsearch.search.distributions import (
     parse_distribution,
     thaw,
 )
-from spatialsearch.search.objectives import Objective, check_objectives, parse_objectives
+from spatialsearch.search.objectives import (
+    Objective,
+    check_meaningful,
+    check_objectives,
+    parse_objectives,
+)
 from spatialsearch.search.sections import (
     ResourcesConfig,
     SchedulerConfig,
@@ -155,6 +160,7 @@ class SearchConfig:
 
 
 MAX_TRIALS = 100_000  # a search is refused beyond: its bookkeeping alone would not fit
+MAX_RESEED = 100      # more seeds per front trial tell nothing a hundred do not
 _TOP_KEYS = {
     "name", "metric", "mode", "objectives", "reseed", "num_samples", "max_concurrent_trials",
     "scheduler", "search", "resources", "max_failures", "checkpoint_every", "output",
@@ -214,7 +220,27 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         analyze=count("analyze", 0), reseed=count("reseed", 0), fixed=fixed, space=space,
         source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16])
     _check_cross_fields(config)
+    _check_counts(config)
+    paths = ([f"objectives[{i}].metric" for i in range(len(config.objectives))]
+             if "objectives" in raw else ["metric"])
+    check_meaningful(config.objectives, paths, config.corner_configs())
     return config
+
+
+def _check_counts(config: SearchConfig) -> None:
+    """Trials after the grid's expansion, and the reseed runs the front could ask for (every
+    trial of a Pareto search can be on its front; one objective reseeds its best), are
+    capped: each message gives the number that would have run."""
+    if config.total_trials > MAX_TRIALS:
+        raise ConfigError(f"num_samples: {config.num_samples:,} x {config.grid_size:,} grid "
+                          f"combinations = {config.total_trials:,} trials would run; at most "
+                          f"{MAX_TRIALS:,}")
+    front = config.total_trials if config.multi_objective else 1
+    runs = config.reseed * front
+    if config.reseed > MAX_RESEED or runs > MAX_TRIALS:
+        raise ConfigError(f"reseed: {config.reseed:,} seeds for each of up to {front:,} "
+                          f"front trial(s) = {runs:,} runs would run; at most {MAX_RESEED} "
+                          f"seeds and {MAX_TRIALS:,} runs")
 
 
 def _check_cross_fields(config: SearchConfig) -> None:
@@ -259,4 +285,6 @@ def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:
     if "num_samples" in given:
         given["num_samples"] = integer(given["num_samples"], "--num-samples", 1,
                                        high=MAX_TRIALS)
-    return replace(config, **given)
+    changed = replace(config, **given)
+    _check_counts(changed)
+    return changed

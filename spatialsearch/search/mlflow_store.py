@@ -7,6 +7,7 @@ spatialsearch creates is tagged for the MLflow UI's model-training view.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import shutil
@@ -14,11 +15,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 
 _logger = logging.getLogger(__name__)
 SQLITE_PREFIX = "sqlite:///"
@@ -43,17 +46,18 @@ def connect(tracking_uri: str, experiment: str,
     """
     if tracking_uri.startswith(SQLITE_PREFIX):
         seed_sqlite_store(Path(tracking_uri[len(SQLITE_PREFIX):]))
-    client = MlflowClient(tracking_uri)
     location = artifact_folder.resolve().as_uri() if artifact_folder is not None else None
     try:
+        client = MlflowClient(tracking_uri)  # a database store opens its driver here
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=location, tags={KIND_OF_EXPERIMENT: MODEL_TRAINING})
         if found and KIND_OF_EXPERIMENT not in found.tags:
             client.set_experiment_tag(experiment_id, KIND_OF_EXPERIMENT, MODEL_TRAINING)
-    except (MlflowException, OSError, ConnectionError) as error:
-        raise ConfigError(f"tracking_uri: cannot reach the MLflow store {tracking_uri!r}: "
-                          f"{str(error).splitlines()[0][:300]}") from error
+    except (MlflowException, OSError, ConnectionError, ImportError) as error:
+        reason = masked(str(error).splitlines()[0][:300])
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow store "
+                          f"{masked(tracking_uri)!r}: {reason}") from None
     return client, experiment_id
 
 
@@ -94,11 +98,21 @@ def check_store(uri: str, experiment: str) -> None:
 
 
 def check_server(uri: str) -> None:
-    """A quick GET of the MLflow server's /health (MLflow's client would retry for minutes)."""
+    """A quick GET of the MLflow server's /health (MLflow's client would retry for minutes).
+    User-info in the URI goes as HTTP basic auth, as MLflow's client sends it."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    request = urllib.request.Request(urlunsplit(parts._replace(netloc=host)).rstrip("/")
+                                     + "/health")
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             if response.status != 200:
-                raise ConfigError(f"tracking_uri: {uri!r} answered {response.status} on /health")
-    except (urllib.error.URLError, OSError) as error:
-        raise ConfigError(f"tracking_uri: cannot reach the MLflow server {uri!r}: {error}; "
-                          f"start it (mlflow server --host 127.0.0.1) or fix the URI") from error
+                raise ConfigError(f"tracking_uri: {masked(uri)!r} answered {response.status} "
+                                  f"on /health")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow server {masked(uri)!r}: "
+                          f"{masked(str(error))}; start it (mlflow server --host 127.0.0.1) "
+                          f"or fix the URI") from None

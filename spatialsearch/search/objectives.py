@@ -15,11 +15,14 @@ no chance level; their reference is the worst value any trial of the search reac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
 from spatialsearch.validation import literal, mapping, text
+
+if TYPE_CHECKING:
+    from spatialsearch.config import TrialConfig
 
 Mode = Literal["max", "min"]
 #: metrics a search may optimise (per-task and per-layer names are accepted too).
@@ -96,6 +99,34 @@ def check_objectives(objectives: Sequence[Objective], scheduler: str, algorithm:
     if count > 1 and algorithm == "optuna" and sampler == "cmaes":
         raise ConfigError("search.sampler: cmaes optimises one objective; use tpe, nsga2 or "
                           "random for several")
+
+
+def check_meaningful(objectives: Sequence[Objective], paths: Sequence[str],
+                     trials: Iterable[TrialConfig]) -> None:
+    """Each objective must mean something for every trial the space can make: segregation
+    (and segregation_layerN) needs T >= 2 tasks, val_accuracy_taskN a task N < T,
+    segregation_layerN a hidden layer N < L.
+
+    Raises:
+        ConfigError: at the objective's key path, with the trial's tasks or layers.
+    """
+    for trial in trials:
+        tasks, hidden = trial.data.num_tasks, len(trial.model.layers)
+        made = (f"datasets {list(trial.data.datasets)} with labels {trial.data.labels} make "
+                f"{tasks} task{'s' * (tasks != 1)} (ceil(classes / labels) per dataset)")
+        for objective, path in zip(objectives, paths):
+            metric = objective.metric
+            if metric.startswith(m.SEGREGATION) and tasks < 2:
+                raise ConfigError(f"{path}: {metric} needs >= 2 tasks; {made}; lower labels "
+                                  f"or add a dataset")
+            index = metric.rpartition("task" if metric.startswith(m.TASK_ACCURACY_PREFIX)
+                                      else "layer")[2]
+            if metric.startswith(m.TASK_ACCURACY_PREFIX) and int(index) >= tasks:
+                raise ConfigError(f"{path}: {metric} names task {index}; {made} "
+                                  f"(0..{tasks - 1})")
+            if metric.startswith(m.LAYER_SEGREGATION_PREFIX) and int(index) >= hidden:
+                raise ConfigError(f"{path}: {metric} names hidden layer {index}; layers "
+                                  f"{list(trial.model.layers)} have {hidden} (0..{hidden - 1})")
 
 
 def modes(objectives: Sequence[Objective]) -> list[str]:

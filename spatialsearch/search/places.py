@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 from spatialsearch.fit import check_writable
 from spatialsearch.search.storage import S3, StorageConfig
 
@@ -128,7 +129,7 @@ def local_copy(place: Place) -> Iterator[str | None]:
         try:
             path = str(place.fetch(Path(folder) / place.path.rsplit("/", 1)[-1]))
         except (OSError, FileNotFoundError) as error:
-            _logger.warning("cannot fetch %s: %s", place.uri, _reason(error))
+            _logger.warning("cannot fetch %s: %s", masked(place.uri), _reason(error))
             path = None
         yield path
 
@@ -162,7 +163,7 @@ def check_storage(storage: StorageConfig, place: Place) -> None:
         return
     probe = Place(s3_filesystem(storage, quick=True), place.path)
     bucket = probe.path.split("/", 1)[0]
-    where = storage.endpoint or "AWS S3"
+    where = masked(storage.endpoint) or "AWS S3"
     try:
         if probe.filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
             raise ConfigError(f"storage: bucket {bucket!r} does not exist at {where}; create "
@@ -171,12 +172,12 @@ def check_storage(storage: StorageConfig, place: Place) -> None:
         marker.write_bytes(b"")
         marker.delete()
     except OSError as error:
-        raise ConfigError(f"storage: cannot write to {storage.uri!r} at {where}: "
-                          f"{_reason(error)}") from error
+        raise ConfigError(f"storage: cannot write to {masked(storage.uri)!r} at {where}: "
+                          f"{_reason(error)}") from None
 
 
 def _reason(error: OSError) -> str:
     """pyarrow's AWS error, shortened to its first clause, on one line."""
     message = " ".join(str(error).split())
     found = re.search(r"AWS Error ([A-Z_]+)[^:]*:\s*([^;(]*)", message)
-    return f"{found.group(1)}: {found.group(2).strip()}" if found else message[:200]
+    return masked(f"{found.group(1)}: {found.group(2).strip()}" if found else message[:200])

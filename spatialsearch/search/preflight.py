@@ -1,6 +1,7 @@
 """Everything checkable before Ray starts: the Ray version, the output folder, the storage
-(reached and written), the datasets on disk, the MLflow store. A failure is one ConfigError or
-DataError and nothing written."""
+(reached and written), the datasets on disk, the memory and resources a trial needs (against
+this machine, or the cluster at --address, joined for it), the MLflow store. A failure is one
+ConfigError or DataError and nothing written."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from spatialsearch.data.sources import system_source
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
 from spatialsearch.footprint import available_bytes, gib, parameters, trial_bytes
+from spatialsearch.redact import masked
+from spatialsearch.search.capacity import check_cluster
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import check_store
 from spatialsearch.search.places import check_storage, search_place
@@ -37,10 +40,10 @@ def preflight(config: SearchConfig, resume: bool, address: str | None = None) ->
     key = "storage" if config.storage.uri else "output"
     experiment = place.child(RAY_FOLDER, config.name)
     if not resume and experiment.exists():
-        raise ConfigError(f"{key}: {place.uri!r} already holds a search named "
+        raise ConfigError(f"{key}: {masked(place.uri)!r} already holds a search named "
                           f"{config.name!r}; pass --resume to continue it, or change name/{key}")
     if resume and not experiment.exists():
-        raise ConfigError(f"--resume: no search to resume at {experiment.uri!r}")
+        raise ConfigError(f"--resume: no search to resume at {masked(experiment.uri)!r}")
     datasets = {name for value in config.dataset_choices for name in value}
     base = config.base_config.data
     for name in sorted(datasets - {"digits"}):
@@ -53,6 +56,7 @@ def preflight(config: SearchConfig, resume: bool, address: str | None = None) ->
                             f"or set fixed.download: true (online)")
     if address is None:  # a cluster's nodes: their memory is unknown before Ray starts
         check_memory(config)
+    check_cluster(config.resources, address)
     if config.tracking_uri:  # the default store is opened in the background
         check_store(config.tracking_uri, config.experiment)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from spatialsearch import metrics as m
 from spatialsearch.pareto import oriented, rank_order
+from spatialsearch.redact import masked
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
 from spatialsearch.search.places import Place, locate
@@ -129,7 +130,7 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
             config.metric: ranked[0].best_metric,
             f"{m.VAL_ACCURACY_SE}": ranked[0].accuracy_se, "checkpoint": best_path},
         table=[{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
-        mlflow={"tracking_uri": tracking.store.uri, "experiment": config.experiment,
+        mlflow={"tracking_uri": masked(tracking.store.uri), "experiment": config.experiment,
                 "parent_run_id": tracking.parent_id, "not_logged": tracking.unlogged})
     summary.write(folder)
     return summary

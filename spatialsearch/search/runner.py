@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import MASK, masked
 from spatialsearch.search.conclude import conclude, disk_errors, publish, warm_report
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import Store, check_store
@@ -54,6 +55,7 @@ from spatialsearch.search.tune_space import (
     trial_folder,
     trial_plan,
 )
+from spatialsearch.validation import tracking_uri as validated_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -170,14 +172,19 @@ def sync_search(folder: str, tracking_uri: str | None = None,
     stored = summary.get("storage") or {}
     if stored.get("folder"):  # the Ray experiment lives in the search's storage
         place = locate(stored["folder"], StorageConfig(endpoint=stored.get("endpoint", "")))
-    uri = tracking_uri or summary["mlflow"]["tracking_uri"]
+    stored_uri = summary["mlflow"]["tracking_uri"]
+    uri = validated_uri(tracking_uri, "--tracking-uri") if tracking_uri else stored_uri
+    if MASK in uri:
+        raise ConfigError(f"--tracking-uri: the search's store {masked(stored_uri)!r} needs its "
+                          f"credentials, which spatialsearch never saves; pass --tracking-uri "
+                          f"with them")
     check_store(uri, summary["mlflow"]["experiment"])  # an error now, not a writer warning
     local = Path(folder) if not folder.startswith(S3) else None
     with tempfile.TemporaryDirectory() as scratch, environment(MLFLOW_HTTP):
         records = local
         if records is None:  # from storage alone: the parent run the summary names
             records = Path(scratch)
-            if uri == summary["mlflow"]["tracking_uri"]:
+            if masked(uri) == stored_uri:
                 (records / PARENT_RECORD).write_text(summary["mlflow"]["parent_run_id"] + "\n")
         artifacts = local / "mlartifacts" if local is not None and not tracking_uri else None
         tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"], artifacts),
@@ -189,14 +196,15 @@ def sync_search(folder: str, tracking_uri: str | None = None,
             tracking.log_epochs(run, [epoch_metrics(result) for result in trial.results])
             tracking.finish_trial(run, "FAILED" if trial.error else "FINISHED", trial.error)
         tracking.end_search("FINISHED")
-    summary["mlflow"].update(tracking_uri=uri, parent_run_id=tracking.parent_id,
+    summary["mlflow"].update(tracking_uri=masked(uri), parent_run_id=tracking.parent_id,
                              not_logged=tracking.unlogged)
     text = json.dumps(summary, indent=2, default=str) + "\n"
     if local is not None:
         (local / SUMMARY_FILE).write_text(text)
     else:
         summary_file.write_bytes(text.encode())
-    return {"trials": len(trials), "not_logged": tracking.unlogged, "tracking_uri": uri}
+    return {"trials": len(trials), "not_logged": tracking.unlogged,
+            "tracking_uri": masked(uri)}
 
 
 def _search_folder(folder: str, storage_endpoint: str) -> Place:

@@ -12,6 +12,7 @@ from typing import Iterator
 import ray
 from ray import tune
 
+from spatialsearch.redact import masked
 from spatialsearch.search.ray_compat import send_token_to_cluster
 
 _logger = logging.getLogger(__name__)
@@ -56,8 +57,10 @@ def restored_environment() -> Iterator[None]:
 
 
 #: MLflow's HTTP client retries a dead server for minutes per call; the core's breaker needs
-#: a failure quickly (tracking.SearchTracking)
-MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+#: a failure quickly (tracking.SearchTracking). It also prints "View run ... at <tracking URI>"
+#: on stdout for each run it ends, credentials of the URI included: never (redact.py).
+MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+               "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def file_loggers() -> list[tune.Callback]:
@@ -100,4 +103,4 @@ def announce_dashboard(url: str | None) -> None:
     token = Path.home() / ".ray" / "auth_token"
     how = (f"token auth: send 'Authorization: Bearer <token>' with the token from {token} "
            f"(`ray get-auth-token`)" if token.is_file() else "no auth token configured")
-    _logger.info("Ray dashboard: http://%s (%s)", url, how)
+    _logger.info("Ray dashboard: http://%s (%s)", masked(url), how)

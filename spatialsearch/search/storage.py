@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 from spatialsearch.validation import check_keys, text
 
 S3 = "s3://"
@@ -60,23 +61,26 @@ def storage_uri(raw: Any, path: str) -> str:
     if not uri:
         return ""
     if any(not c.isprintable() for c in uri):
-        raise ConfigError(f"{path}: must not contain control characters, got {uri!r}")
+        raise ConfigError(f"{path}: must not contain control characters, got {masked(uri)!r}")
     scheme = urlsplit(uri).scheme if "://" in uri else ""
+    if scheme and masked(uri) != uri:  # never echo what was given as credentials
+        raise ConfigError(f"{path}: must not hold credentials, got {masked(uri)!r}; S3 takes "
+                          f"them from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or ~/.aws")
     if scheme == "file":
         uri = urlsplit(uri).path
     elif scheme == "s3":
         bucket = uri[len(S3):].split("/", 1)[0]
         if not _BUCKET.match(bucket):
-            raise ConfigError(f"{path}: {uri!r} names no valid bucket (s3://<bucket>/<prefix>, "
+            raise ConfigError(f"{path}: {masked(uri)!r} names no valid bucket (s3://<bucket>/<prefix>, "
                               f"bucket: 3-63 lower-case letters, digits, '.' or '-')")
         return uri.rstrip("/")
     elif scheme:
-        raise ConfigError(f"{path}: unsupported scheme {scheme!r} in {uri!r}; allowed: s3://"
+        raise ConfigError(f"{path}: unsupported scheme {scheme!r} in {masked(uri)!r}; allowed: s3://"
                           f"bucket/prefix, an absolute shared folder, or \"\" (the search "
                           f"folder)")
     if not uri.startswith("/"):
         raise ConfigError(f"{path}: a shared folder must be an absolute path every node "
-                          f"mounts, got {uri!r}")
+                          f"mounts, got {masked(uri)!r}")
     return uri.rstrip("/") or "/"
 
 
@@ -88,11 +92,11 @@ def endpoint_url(raw: Any, path: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError as error:
-        raise ConfigError(f"{path}: malformed URL {url!r}: {error}") from error
+        raise ConfigError(f"{path}: malformed URL {masked(url)!r}: {error}") from error
     if parts.username or parts.password:  # never echo what was given as credentials
         raise ConfigError(f"{path}: must not hold credentials; set AWS_ACCESS_KEY_ID and "
                           f"AWS_SECRET_ACCESS_KEY (or ~/.aws/credentials) instead")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
         raise ConfigError(f"{path}: must be http(s)://host[:port], e.g. "
-                          f"http://127.0.0.1:9000, got {url!r}")
+                          f"http://127.0.0.1:9000, got {masked(url)!r}")
     return url.rstrip("/")

@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
+from spatialsearch.redact import masked
 from spatialsearch.search.mlflow_store import Store, connect
 from spatialsearch.search.places import Place, local_copy
 
@@ -91,10 +92,10 @@ class SearchTracking:
             self.runs = self._existing_children()
             self.logged_steps = {run: self._last_step(run) for run in self.runs.values()}
         except (ConfigError, MlflowException, OSError, ConnectionError) as error:
-            _logger.warning("MLflow: could not open %s: %s", self.store.uri,
-                            str(error).splitlines()[0][:200])
+            _logger.warning("MLflow: could not open %s: %s", masked(self.store.uri),
+                            masked(str(error).splitlines()[0][:200]))
             self.client = None
-            self.unlogged.append(f"open the MLflow store {self.store.uri}")
+            self.unlogged.append(f"open the MLflow store {masked(self.store.uri)}")
 
     def _guarded(self, what: str, call: Callable[[MlflowClient], T]) -> T | None:
         """call(client), or None and `what` remembered when the store is down or fails."""
