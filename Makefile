@@ -1,12 +1,13 @@
 # make search : create .venv when missing, install, run the quickstart search on digits
 # make test   : create .venv when missing, install with test extras, run the whole test suite
-# make bench  : the benchmark tables (benchmarks/README.md)
+# make bench  : the benchmark tables (docs/benchmarks.md)
+# make gpu-check : every GPU check in one command (benchmarks/gpu_check.py; exits 0 without CUDA)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages search train test bench mutation clean
+.PHONY: install system-packages search train test bench gpu-check mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ mutation: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf runs .pytest_cache mutants

@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 for script in ("bench_step.py", "bench_data.py", "bench_epoch.py", "bench_search.py",
-               "bench_startup.py", "bench_scale.py"):
+               "bench_startup.py", "bench_scale.py", "bench_refusal.py",
+               "gpu_check.py"):  # the last says so and exits 0 without CUDA
     print(f"\n## {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
