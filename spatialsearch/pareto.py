@@ -3,8 +3,11 @@
 Pure numpy, no engine: the MO-ASHA scheduler, the Pareto set of a finished search and the
 benchmarks all rank with these. Every function takes points as an (n, k) array in which
 *larger is better* in every column (oriented(): minimised objectives are negated first).
-NaN counts as the worst value there is: a trial whose segregation could not be measured is
-dominated by every trial that has one.
+
+A trial missing an objective (NaN) or with an infinite value there is *invalid*: oriented()
+makes its whole row -inf, so it is dominated by every trial whose values are all finite, is
+never on the Pareto front (pareto_indices), never ahead at a rung (moasha) and adds no
+hypervolume. Invalid rows stay comparable among themselves: they form the last front.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ import numpy as np
 
 def oriented(values: np.ndarray, modes: Sequence[str]) -> np.ndarray:
     """(n, k) raw objective values -> (n, k) float64 where larger is better (min columns
-    negated) and NaN/inf-less: NaN becomes -inf."""
+    negated); a row with any NaN or infinite value becomes -inf in every column (invalid)."""
     points = np.array(values, dtype=np.float64, ndmin=2).copy()
     for column, mode in enumerate(modes):
         if mode == "min":
             points[:, column] = -points[:, column]
-    points[np.isnan(points)] = -np.inf
+    points[~np.all(np.isfinite(points), axis=1)] = -np.inf
     return points
+
+
+def valid_rows(points: np.ndarray) -> np.ndarray:
+    """(n,) bool: the rows whose values are all finite (oriented() made the others -inf)."""
+    return np.all(np.isfinite(points), axis=1)
 
 
 def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
@@ -54,6 +62,8 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
     """Crowding distance of each point of one front (Deb et al. 2002): per objective, sort the
     front, give its two ends +inf and every inner point the gap between its neighbours divided
     by the objective's range; sum over objectives. Fronts of 1 or 2 points are all +inf.
+    Non-finite values count as the nearest finite extreme in the gaps, so the neighbour of a
+    -inf point gets a finite gap (only the two ends are protected).
     points (n, k) -> (n,) float64."""
     n, k = points.shape
     distance = np.zeros(n)
@@ -65,11 +75,10 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
         distance[order[0]] = distance[order[-1]] = np.inf
         finite = values[np.isfinite(values)]
         span = finite.max() - finite.min() if len(finite) else 0.0
-        if span <= 0 or not np.isfinite(span):
+        if span <= 0:
             continue
-        gaps = (values[order[2:]] - values[order[:-2]]) / span
-        gaps[~np.isfinite(gaps)] = np.inf
-        distance[order[1:-1]] += gaps
+        clipped = np.clip(values, finite.min(), finite.max())
+        distance[order[1:-1]] += (clipped[order[2:]] - clipped[order[:-2]]) / span
     return distance
 
 
@@ -86,9 +95,11 @@ def rank_order(points: np.ndarray) -> list[int]:
 
 
 def pareto_indices(points: np.ndarray) -> list[int]:
-    """The first non-dominated front: rows no other row dominates (duplicates all kept)."""
-    fronts = non_dominated_fronts(points)
-    return fronts[0] if fronts else []
+    """The Pareto front: the valid rows no other row dominates (duplicates all kept); an
+    invalid row is never on it, even when no row is valid."""
+    valid = np.flatnonzero(valid_rows(points))
+    fronts = non_dominated_fronts(points[valid])
+    return valid[fronts[0]].tolist() if fronts else []
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:

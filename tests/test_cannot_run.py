@@ -20,7 +20,7 @@ from spatialsearch.cli import main
 from spatialsearch.errors import ConfigError
 from spatialsearch.search import capacity
 from spatialsearch.search.capacity import check_capacity, local_node
-from spatialsearch.search.config import MAX_RESEED, MAX_TRIALS
+from spatialsearch.search.budget import MAX_RESEED, MAX_TRIALS
 from spatialsearch.search.sections import ResourcesConfig
 
 BASE = {"name": "x", "num_samples": 2, "fixed": {"layers": [4], "epochs": 2},
@@ -145,7 +145,7 @@ def test_reseeds_are_capped_by_the_front_they_could_produce(tmp_path):
      "metric: segregation needs >= 2 tasks; datasets ['digits'] with labels 10 make 1 task"),
     ({"objectives": [{"metric": "val_accuracy", "mode": "max"},
                      {"metric": "segregation", "mode": "max"}], "scheduler": {"type": "moasha"},
-      "space": {"transport": {"loguniform": [0.1, 1]}, "labels": {"choice": [5, 10]}}},
+      "fixed": {"layers": [4], "epochs": 2, "labels": 10}},
      "objectives[1].metric: segregation needs >= 2 tasks; datasets ['digits'] with labels 10"),
     ({"metric": "val_accuracy_task2"}, "metric: val_accuracy_task2 names task 2; datasets "
                                        "['digits'] with labels 5 make 2 tasks"),
@@ -193,7 +193,7 @@ SECRETS = st.sampled_from([{}, {"tracking_uri": f"http://u:{SECRET}@127.0.0.1:9"
                                         "endpoint": f"http://u:{SECRET}@127.0.0.1:9"}}])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(CLASSES, SECRETS)
 def test_random_spaces_that_cannot_run_are_refused(case, secret):
     with tempfile.TemporaryDirectory() as folder:

@@ -1,6 +1,8 @@
 """MO-ASHA on a real Ray Tune: a scripted stream of results, one trial at a time in a fixed
 order, and the stop/continue decisions worked out by hand (grace 1, reduction factor 2,
-4 epochs: rungs at epochs 1 and 2)."""
+4 epochs: rungs at epochs 1 and 2). A newcomer continues iff its score (-front +
+c / (2 (1 + c)), c its crowding, +inf -> 0.5) is >= the median score of the vectors recorded
+at the rung before it."""
 
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ pytestmark = pytest.mark.slow
 
 # per trial: (a, b) reported at every epoch; both maximised
 SCRIPT = {
-    "t0": (0.5, 0.5),    # epoch 1: first at rung 1, continues; epoch 2: first at rung 2
-    "t1": (0.9, 0.9),    # dominates t0 at both rungs: top 1 of 2 -> continues
-    "t2": (0.1, 0.1),    # rung 1: third of 3, keep ceil(3/2) = 2 -> STOP at epoch 1
-    "t3": (1.0, 0.0),    # rung 1: front {t1, t3}, crowding tie, t3 second of 4 (keep 2)
-    "t4": (0.05, 0.95),  # rung 1: front {t1, t3, t4}; t3, t4 at the ends (inf crowding)
+    "t0": (0.5, 0.5),    # first at rung 1 and at rung 2: continues
+    "t1": (0.9, 0.9),    # rung 1: dominates t0 (0.5 vs -0.5): continues
+    "t2": (0.1, 0.1),    # rung 1: front 2 (-1.5) below the median of (-0.5, 0.5): STOP
+    "t3": (1.0, 0.0),    # rung 1: front 0 with t1 (0.5); median of (-0.5, 0.5, -1.5) = -0.5
+    "t4": (0.05, 0.95),  # rung 1: an end of front {t4, t1, t3} (0.5) >= median -0.083
 }
-# t3 at rung 2 reports (0.2, 0.2) instead: third of {t0, t1, t3} -> STOP at epoch 2
+# t3 at rung 2 reports (0.2, 0.2) instead: front 2 (-1.5) below median 0 of t0, t1 -> STOP
 LATE = {"t3": (0.2, 0.2)}
 EXPECTED_EPOCHS = {"t0": 4, "t1": 4, "t2": 1, "t3": 2, "t4": 4}
 
@@ -57,6 +59,6 @@ def test_the_same_stream_without_ray_gives_the_same_decisions():
         decisions[name] = epoch
     assert decisions == EXPECTED_EPOCHS
     assert scheduler.stopped == 2
-    # a result without an objective (segregation not measured at that epoch) gets no decision
-    assert scheduler.decide("t9", {"epoch": 1, "a": 0.0}) == "CONTINUE"
-    assert "t9" not in scheduler.rungs[1]
+    # a result at a rung without an objective is invalid: it stops and is recorded
+    assert scheduler.decide("t9", {"epoch": 1, "a": 0.0}) == "STOP"
+    assert "t9" in scheduler.rungs[1] and scheduler.stopped == 3

@@ -447,3 +447,75 @@ def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
             assert load_checkpoint(last / "best.pt").epoch >= 1
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_moasha_rungs_clock_and_parent_run_survive_a_sigkill_and_resume_elsewhere(tmp_path):
+    """SIGKILL the driver after MO-ASHA's first rung decisions, then --resume as another
+    machine would: the same shared-folder storage and MLflow server, an empty local output
+    folder. The rungs, the stopped trials, the hypervolume's clock and the MLflow parent run
+    are those from before the crash, and every trial judged at a rung after the resume was
+    judged against the vectors recorded before it (replaying the saved rungs in order gives
+    the same decisions, and each stopped trial ran exactly to its rung)."""
+    import numpy as np
+    from pyarrow.fs import LocalFileSystem
+
+    from spatialsearch.pareto import oriented
+    from spatialsearch.search.driver_record import read_record
+    from spatialsearch.search.moasha import continues
+    from spatialsearch.search.places import Place
+
+    server, uri = start_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}",
+                                      "--artifacts-destination", str(tmp_path / "artifacts"))
+    try:
+        doc = _space(tmp_path / "first", num_samples=10, tracking_uri=uri,
+                     storage=str(tmp_path / "shared"),
+                     scheduler={"type": "moasha", "grace_period": 1, "reduction_factor": 2},
+                     objectives=[{"metric": "val_accuracy", "mode": "max"},
+                                 {"metric": "segregation", "mode": "max"}],
+                     fixed={"layers": [16], "epochs": 6, "batch": 32})
+        space = tmp_path / "space.yaml"
+        space.write_text(yaml.safe_dump(doc))
+        kept = tmp_path / "shared" / "it" / "resume"
+        driver = _driver(space)
+        deadline, before, clock = time.time() + 240, None, None
+        while time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+            if (kept / "moasha_state.json").is_file() and (kept / "driver.json").is_file():
+                saved = json.loads((kept / "moasha_state.json").read_text())
+                clock = read_record(Place(LocalFileSystem(), str(kept)))
+                if len(saved["rungs"]["1"]) >= 4 and clock.parent_run_id:
+                    before = saved
+                    break
+        assert before is not None and driver.poll() is None, driver.stdout.read()
+        kill_tree(driver.pid)
+        driver.wait()
+        resumed = _driver(space, "--resume", "--output", str(tmp_path / "elsewhere"))
+        output, _ = resumed.communicate(timeout=400)
+        assert resumed.returncode == 0, output
+        after = json.loads((kept / "moasha_state.json").read_text())
+        parents, _ = _children(MlflowClient(uri), "spatialsearch")
+        assert [p.info.run_id for p in parents] == [clock.parent_run_id]
+    finally:
+        kill_tree(server.pid)
+    for rung, recorded in before["rungs"].items():  # the records before come first, unchanged
+        assert list(after["rungs"][rung].items())[:len(recorded)] == list(recorded.items())
+    # judged after the resume (trials Tune's last snapshot had not seen were recorded at the
+    # rung before the crash, are started anew after it, and count as evaluations)
+    assert len(after["rungs"]["1"]) > len(before["rungs"]["1"])
+    assert set(before["stopped"]) <= set(after["stopped"])
+    stopped_at: dict[str, int] = {}
+    for rung, recorded in sorted(after["rungs"].items(), key=lambda item: int(item[0])):
+        vectors = [[np.nan if v is None else v for v in vector] for vector in recorded.values()]
+        points = oriented(np.array(vectors), ["max", "max"])
+        for index, trial in enumerate(recorded):
+            if not continues(points[:index], points[index], 2):
+                stopped_at.setdefault(trial, int(rung))
+    assert set(stopped_at) == set(after["stopped"])
+    summary = json.loads((tmp_path / "elsewhere" / "it" / "summary.json").read_text())
+    epochs = {row["trial_id"]: row["epochs"] for row in summary["table"]}
+    assert {t: epochs[t] for t in stopped_at if t in epochs} == {
+        t: rung for t, rung in stopped_at.items() if t in epochs}
+    assert len(epochs) == 10 and set(stopped_at) & set(epochs)
+    assert all(epochs[t] == 6 for t in epochs if t not in stopped_at)
+    assert read_record(Place(LocalFileSystem(), str(kept))).started == clock.started
+    assert all(point["seconds"] >= 0 for point in summary["pareto"]["history"])

@@ -36,6 +36,7 @@ from spatialsearch.config import (
     trial_config_from_dict,
 )
 from spatialsearch.errors import ConfigError
+from spatialsearch.search.budget import MAX_TRIALS, check_budget, check_counts
 from spatialsearch.search.distributions import (
     Distribution,
     check_conditions,
@@ -125,7 +126,7 @@ class SearchConfig:
 
     @property
     def dataset_choices(self) -> list[tuple[str, ...]]:
-        """Every value `datasets` can take in this search."""
+        """Every value `datasets` can take in this search (each of the same task count)."""
         for key, dist in self.space:
             if key == "datasets":
                 return [tuple(v) if isinstance(v, tuple) else (v,) for v in dist.values]
@@ -159,8 +160,6 @@ class SearchConfig:
         return self.num_samples * self.grid_size
 
 
-MAX_TRIALS = 100_000  # a search is refused beyond: its bookkeeping alone would not fit
-MAX_RESEED = 100      # more seeds per front trial tell nothing a hundred do not
 _TOP_KEYS = {
     "name", "metric", "mode", "objectives", "reseed", "num_samples", "max_concurrent_trials",
     "scheduler", "search", "resources", "max_failures", "checkpoint_every", "output",
@@ -219,28 +218,12 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         experiment=text(raw.get("experiment", default.experiment), "experiment"),
         analyze=count("analyze", 0), reseed=count("reseed", 0), fixed=fixed, space=space,
         source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16])
+    check_budget(config)
     _check_cross_fields(config)
-    _check_counts(config)
     paths = ([f"objectives[{i}].metric" for i in range(len(config.objectives))]
              if "objectives" in raw else ["metric"])
     check_meaningful(config.objectives, paths, config.corner_configs())
     return config
-
-
-def _check_counts(config: SearchConfig) -> None:
-    """Trials after the grid's expansion, and the reseed runs the front could ask for (every
-    trial of a Pareto search can be on its front; one objective reseeds its best), are
-    capped: each message gives the number that would have run."""
-    if config.total_trials > MAX_TRIALS:
-        raise ConfigError(f"num_samples: {config.num_samples:,} x {config.grid_size:,} grid "
-                          f"combinations = {config.total_trials:,} trials would run; at most "
-                          f"{MAX_TRIALS:,}")
-    front = config.total_trials if config.multi_objective else 1
-    runs = config.reseed * front
-    if config.reseed > MAX_RESEED or runs > MAX_TRIALS:
-        raise ConfigError(f"reseed: {config.reseed:,} seeds for each of up to {front:,} "
-                          f"front trial(s) = {runs:,} runs would run; at most {MAX_RESEED} "
-                          f"seeds and {MAX_TRIALS:,} runs")
 
 
 def _check_cross_fields(config: SearchConfig) -> None:
@@ -286,5 +269,5 @@ def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:
         given["num_samples"] = integer(given["num_samples"], "--num-samples", 1,
                                        high=MAX_TRIALS)
     changed = replace(config, **given)
-    _check_counts(changed)
+    check_counts(changed)
     return changed

@@ -4,7 +4,9 @@ how it grew, and (one objective) the best trial with noise-aware ties.
 Only trials trained to their full epochs enter the front: a trial stopped at epoch 5 is not
 comparable with one trained for 50. A trial's objective values are those it reported at its
 last epoch. The hypervolume's reference point is objectives.Objective.reference_value (chance
-level: 1/C accuracy, 1/T segregation).
+level: 1/C accuracy, 1/T segregation); a metric without one (val_loss, proximity, transport)
+is referred to its worst finite value moved a tenth of the values' range further (MARGIN;
+a tenth of |worst|, or 1, when all are equal), so that every front member adds volume.
 """
 
 from __future__ import annotations
@@ -38,15 +40,29 @@ class ParetoFront:
     history: tuple[tuple[int, float, float], ...]  # (full trials so far, seconds, hypervolume)
 
 
+#: how far past the worst value the reference of a metric without a chance level lies, as a
+#: share of the values' range
+MARGIN = 0.1
+
+
+def beyond_worst(values: Sequence[float], mode: str) -> float:
+    """The reference of a metric without a chance level: the worst finite value, moved
+    MARGIN x (best - worst) further in the worse direction (MARGIN x |worst|, or MARGIN when
+    worst is 0, if all values are equal; 0 when there is none)."""
+    seen = [v for v in values if np.isfinite(v)]
+    if not seen:
+        return 0.0
+    worst, best = (min(seen), max(seen)) if mode == "max" else (max(seen), min(seen))
+    step = MARGIN * (abs(best - worst) or abs(worst) or 1.0)
+    return worst - step if mode == "max" else worst + step
+
+
 def reference_point(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome],
                     labels: int, num_tasks: int) -> tuple[float, ...]:
-    """Chance level per objective, else the worst value any trial reported."""
-    reference = []
-    for index, objective in enumerate(objectives):
-        seen = [o.values[index] for o in outcomes if np.isfinite(o.values[index])]
-        worst = (min(seen) if objective.mode == "max" else max(seen)) if seen else 0.0
-        reference.append(objective.reference_value(labels, num_tasks, worst))
-    return tuple(reference)
+    """Chance level per objective, else beyond_worst of the values the trials reported."""
+    return tuple(objective.reference_value(
+        labels, num_tasks, beyond_worst([o.values[index] for o in outcomes], objective.mode))
+        for index, objective in enumerate(objectives))
 
 
 def pareto_front(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome], *,
@@ -78,13 +94,16 @@ class Candidate:
 
 def rank_single(metric: str, mode: str, candidates: Sequence[Candidate]) -> list[str]:
     """Trial ids, best first. For val_accuracy no trial wins by noise: the trials within the
-    larger of the two standard errors of the top value tie with it, and the tie goes to the
-    lowest validation loss; the others follow by accuracy. Other metrics: plain order."""
+    larger of the two standard errors of the top value (on the side `mode` calls worse) tie
+    with it, and the tie goes to the lowest validation loss; the others follow by accuracy.
+    A NaN standard error counts as 0 (no noise known: only the other's widens the tie).
+    A NaN metric ranks last. Other metrics: plain order."""
     sign = 1.0 if mode == "max" else -1.0
-    order = sorted(candidates, key=lambda c: (-sign * c.best, c.val_loss))
+    order = sorted(candidates, key=lambda c: (np.isnan(c.best), -sign * c.best, c.val_loss))
     if metric != m.VAL_ACCURACY or not order:
         return [c.trial_id for c in order]
     top = order[0]
-    tied = [c for c in order if top.best - c.best <= max(top.accuracy_se, c.accuracy_se)]
+    noise = lambda c: max(np.nan_to_num(top.accuracy_se), np.nan_to_num(c.accuracy_se))  # noqa
+    tied = [c for c in order if sign * (top.best - c.best) <= noise(c)]
     tied.sort(key=lambda c: (c.val_loss, -c.best))
     return [c.trial_id for c in tied] + [c.trial_id for c in order if c not in tied]

@@ -4,19 +4,27 @@ optimization with application to fairness"), as a Ray Tune scheduler.
 
 Rungs are ASHA's: epochs grace * rf^k below max_t (one bracket, as the single-objective
 `asha`). When a trial reports at a rung epoch for the first time, its objective vector is
-recorded there and ranked among every vector recorded at that rung so far, itself included
-(pareto.rank_order: non-dominated front first, then crowding distance, larger first, then
-the earlier trial). With n vectors recorded, the trial continues iff its position is below
-ceil(n / rf): the top 1/rf, as in syne-tune's MOASHA. For one objective this is ASHA's rule up
-to one position: Ray's AsyncHyperBandScheduler compares the newcomer with the interpolated
-(1 - 1/rf) percentile of the values recorded before it. Like ASHA, the first trial at a rung
-always continues, and a decision is never revisited.
-A result that lacks an objective (a trial that measured no segregation at that epoch) gets no
-decision. NaN ranks last (pareto.oriented).
+recorded there and the decision is ASHA's rule on a score (continues): the newcomer continues
+iff its score is at least the (1 - 1/rf) percentile (linear interpolation) of the scores of
+the vectors recorded at that rung before it, as Ray's AsyncHyperBandScheduler decides. The
+first trial at a rung continues; a decision is never revisited.
+
+The score (rung_scores): with one objective the value itself, so the decisions are Ray's
+ASHA's exactly (tests/test_moasha.py replays one stream through both). With several, every
+vector of the rung is ranked together (pareto: non-dominated front, then crowding distance)
+and scores -front + c / (2 (1 + c)), c its crowding distance (+inf: 0.5): a better front
+always scores higher, and within a front the more isolated vector does. Ties are equal
+scores, and an equal score continues, so there is no first-arrival bias: of two mutually
+non-dominated vectors (fronts of 1-2 points are all +inf crowding) the second continues too.
+
+A result at a rung epoch missing an objective, or with a NaN or infinite one, is invalid
+(pareto.oriented): it stops, is recorded, and ranks below every valid vector after it.
+The rungs, the count of stopped trials and the decisions survive --resume (state_dict).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Sequence
 
@@ -24,8 +32,20 @@ import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from spatialsearch import metrics as m
-from spatialsearch.pareto import oriented, rank_order
+from spatialsearch.pareto import (
+    crowding_distance,
+    non_dominated_fronts,
+    oriented,
+    valid_rows,
+)
+from spatialsearch.search.places import Place
 from spatialsearch.search.saved_state import SavedAttributes
+
+
+def _number(value: Any) -> float:
+    """An objective as reported; missing or not a number: NaN (invalid)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else math.nan
 
 
 def rung_epochs(max_t: int, grace_period: int, reduction_factor: int) -> tuple[int, ...]:
@@ -35,11 +55,34 @@ def rung_epochs(max_t: int, grace_period: int, reduction_factor: int) -> tuple[i
     return tuple(grace_period * reduction_factor**k for k in range(count))
 
 
-def continues(recorded: np.ndarray, reduction_factor: int) -> bool:
-    """Whether the last row of `recorded` (n, k), oriented larger-is-better, is within the top
-    ceil(n / rf) of the rung by rank_order: the one decision of the scheduler."""
-    position = rank_order(recorded).index(len(recorded) - 1)
-    return position < math.ceil(len(recorded) / reduction_factor)
+def rung_scores(points: np.ndarray) -> np.ndarray:
+    """(n, k) oriented vectors of one rung -> (n,) scores, larger is better: the value for
+    k = 1 (invalid rows NaN, which the cutoff ignores as Ray's nanpercentile does); else
+    -front + c / (2 (1 + c)) with c the crowding distance within the front (+inf -> 0.5)."""
+    if points.shape[1] == 1:
+        return np.where(valid_rows(points), points[:, 0], np.nan)
+    scores = np.empty(len(points))
+    for index, front in enumerate(non_dominated_fronts(points)):
+        crowding = crowding_distance(points[front])
+        spread = np.divide(crowding, 2 * (1 + crowding), out=np.full(len(front), 0.5),
+                           where=np.isfinite(crowding))
+        scores[front] = -index + spread
+    return scores
+
+
+def continues(previous: np.ndarray, newcomer: np.ndarray, reduction_factor: int) -> bool:
+    """ASHA's decision for a newcomer (k,) at a rung that recorded `previous` (n, k) before
+    it, all oriented larger-is-better: False for an invalid newcomer; True for the first;
+    else score(newcomer) >= the (1 - 1/rf) percentile of the previous scores."""
+    if not np.all(np.isfinite(newcomer)):
+        return False
+    if len(previous) == 0:
+        return True
+    scores = rung_scores(np.vstack([previous, newcomer[None, :]]))
+    if np.all(np.isnan(scores[:-1])):
+        return True  # nothing valid to compare with: Ray's cutoff is NaN, and it continues
+    cutoff = np.nanpercentile(scores[:-1], (1 - 1 / reduction_factor) * 100)
+    return bool(scores[-1] >= cutoff)
 
 
 class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
@@ -50,36 +93,72 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         max_t: a trial's full length in `time_attr` units (epochs).
         grace_period, reduction_factor: ASHA's.
         time_attr: the result key counting progress.
+        state: where the rungs and the stopped trials are saved after each decision (the
+            search's resume folder, in its storage), and read back before the first
+            decision of a resumed search: Tune 2.60 restores a scheduler as it was pickled
+            when the search began.
     """
 
     def __init__(self, metrics: Sequence[str], modes: Sequence[str], *, max_t: int,
-                 grace_period: int, reduction_factor: int, time_attr: str = m.EPOCH) -> None:
+                 grace_period: int, reduction_factor: int, time_attr: str = m.EPOCH,
+                 state: Place | None = None) -> None:
         super().__init__()
         self.metrics, self.modes = tuple(metrics), tuple(modes)
         self.time_attr, self.reduction_factor = time_attr, reduction_factor
         self.rungs = {epoch: {} for epoch in rung_epochs(max_t, grace_period, reduction_factor)
                       if epoch < max_t}  # rung epoch -> trial id -> raw objective vector
-        self.stopped = 0
+        self.stopped_trials: list[str] = []
+        self.state, self._loaded = state, state is None
+
+    @property
+    def stopped(self) -> int:
+        return len(self.stopped_trials)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled copy (what a restored Tuner gets) reads the saved state before deciding."""
+        return dict(self.__dict__, _loaded=self.state is None)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The decisions so far, as JSON: rung -> trial -> vector (NaN as null), in the order
+        they were recorded, and the trials stopped."""
+        return {"rungs": {str(epoch): {trial: [None if math.isnan(v) else v for v in vector]
+                                       for trial, vector in recorded.items()}
+                          for epoch, recorded in self.rungs.items()},
+                "stopped": list(self.stopped_trials)}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        for epoch, recorded in saved["rungs"].items():
+            if int(epoch) in self.rungs:
+                self.rungs[int(epoch)] = {trial: tuple(math.nan if v is None else float(v)
+                                                       for v in vector)
+                                          for trial, vector in recorded.items()}
+        self.stopped_trials = list(saved["stopped"])
 
     def set_search_properties(self, metric: Any, mode: Any, **spec: Any) -> bool:
         return True  # the objectives are our own; Tune's single metric does not apply
 
     def decide(self, trial_id: str, result: dict[str, Any]) -> str:
         """The decision for one result: CONTINUE unless it is the trial's first report at a
-        rung and it ranks outside the top 1 / reduction_factor there."""
-        epoch = result.get(self.time_attr)
-        recorded = self.rungs.get(epoch)
+        rung and it does not pass ASHA's cutoff there (continues); a trial stopped before
+        (a result replayed after --resume) is stopped again."""
+        if not self._loaded:
+            if self.state.exists():
+                self.load_state_dict(json.loads(self.state.read_text()))
+            self._loaded = True
+        if trial_id in self.stopped_trials:
+            return TrialScheduler.STOP
+        recorded = self.rungs.get(result.get(self.time_attr))
         if recorded is None or trial_id in recorded:
             return TrialScheduler.CONTINUE
-        if any(not isinstance(result.get(key), (int, float)) for key in self.metrics):
-            return TrialScheduler.CONTINUE
-        recorded[trial_id] = tuple(float(result[key]) for key in self.metrics)
-        points = oriented(np.array(list(recorded.values())), self.modes)
+        recorded[trial_id] = tuple(_number(result.get(key)) for key in self.metrics)
         # the newest vector is the last row: dicts keep insertion order
-        if continues(points, self.reduction_factor):
-            return TrialScheduler.CONTINUE
-        self.stopped += 1
-        return TrialScheduler.STOP
+        points = oriented(np.array(list(recorded.values())), self.modes)
+        going_on = continues(points[:-1], points[-1], self.reduction_factor)
+        if not going_on:
+            self.stopped_trials.append(trial_id)
+        if self.state is not None:
+            self.state.write_bytes(json.dumps(self.state_dict()).encode())
+        return TrialScheduler.CONTINUE if going_on else TrialScheduler.STOP
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         return self.decide(trial.trial_id, result)

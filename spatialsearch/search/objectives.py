@@ -9,7 +9,8 @@
 Reference point of the hypervolume (reference_value): chance level, where the metric has
 one: 1/C for accuracies (C = labels per task) and 1/T for segregation (T tasks: a 3-NN guess
 of a neuron's task from its position is right 1/T of the time at random). Other metrics have
-no chance level; their reference is the worst value any trial of the search reached.
+no chance level; their reference lies a tenth of the range beyond the worst value the search's
+trials reached (front.beyond_worst), so that every front member adds volume.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ class Objective:
     metric: str        # a reported metric (METRICS, val_accuracy_taskN, segregation_layerN)
     mode: Mode         # max or min
 
-    def reference_value(self, labels: int, num_tasks: int, worst: float) -> float:
-        """The hypervolume's reference for this objective: chance level, else `worst`."""
+    def reference_value(self, labels: int, num_tasks: int, otherwise: float) -> float:
+        """The hypervolume's reference for this objective: chance level, else `otherwise`."""
         if self.metric.startswith(m.VAL_ACCURACY):
             return 1.0 / labels
         if self.metric.startswith(m.SEGREGATION):
             return 1.0 / num_tasks
-        return worst
+        return otherwise
 
 
 def parse_metric(raw: Any, path: str) -> str:

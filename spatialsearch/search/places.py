@@ -62,6 +62,10 @@ class Place:
     def child(self, *parts: str) -> Place:
         return Place(self.filesystem, "/".join([self.path.rstrip("/"), *parts]))
 
+    @property
+    def parent(self) -> Place:
+        return Place(self.filesystem, self.path.rstrip("/").rsplit("/", 1)[0] or "/")
+
     def kind(self) -> pafs.FileType:
         return self.filesystem.get_file_info(self.path).type
 
@@ -79,8 +83,17 @@ class Place:
             return stream.read().decode()
 
     def write_bytes(self, data: bytes) -> None:
-        with self.filesystem.open_output_stream(self.path) as stream:
-            stream.write(data)
+        """Whole or not at all: a local file is written beside and renamed into place (an
+        S3 PUT is atomic)."""
+        if not self.local:
+            with self.filesystem.open_output_stream(self.path) as stream:
+                stream.write(data)
+            return
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        partial.write_bytes(data)
+        partial.replace(target)
 
     def entries(self) -> list[Place]:
         """The folder's direct entries, sorted by path; none when it does not exist."""

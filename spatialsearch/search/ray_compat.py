@@ -18,6 +18,7 @@ before their full epochs (tests/test_ray_compat.py fails if Ray changes either b
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -68,6 +69,11 @@ def give_restored_tuner_callbacks(tuner: Any, callbacks: list) -> None:
     tuner._local_tuner._run_config.callbacks = callbacks
 
 
+def _finite_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 class PruneAwareOptunaSearch(OptunaSearch):
     """OptunaSearch whose trials stopped before `full_epochs` enter the study as PRUNED.
 
@@ -82,13 +88,14 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """PRUNED when stopped early; FAIL when an objective is NaN (Optuna refuses NaN, and
-        Ray would only log that); else as Ray does."""
+        """PRUNED when stopped early; FAIL when an objective is missing, NaN or infinite
+        (Optuna refuses those, and Ray would only log it, leaving the trial RUNNING in the
+        study); else as Ray does."""
         stopped_early = (not error and result is not None
                          and int(result.get(m.EPOCH, 0)) < self.full_epochs)
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         unmeasured = (not error and not stopped_early and result is not None
-                      and any(result.get(name) != result.get(name) for name in metrics))
+                      and not all(_finite_number(result.get(name)) for name in metrics))
         super().on_trial_complete(trial_id, None if stopped_early or unmeasured else result,
                                   error or unmeasured)
 

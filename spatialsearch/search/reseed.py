@@ -26,18 +26,23 @@ RESEED_TAG = "spatialsearch.reseed_of"
 
 
 class ListedConfigs(SavedAttributes, Searcher):
-    """A searcher that hands out the given configs in order, then FINISHED."""
+    """A searcher that hands out the given configs in order, then FINISHED; `given` records
+    which Tune trial got which config (by index), so equal configs stay apart."""
 
     def __init__(self, configs: Sequence[dict[str, Any]]) -> None:
         super().__init__()
         self.configs = [dict(c) for c in configs]
-        self.handed = 0
+        self.given: dict[str, int] = {}  # Tune trial id -> index into configs
+
+    @property
+    def handed(self) -> int:
+        return len(self.given)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str:
         if self.handed >= len(self.configs):
             return Searcher.FINISHED
-        self.handed += 1
-        return dict(self.configs[self.handed - 1])
+        self.given[trial_id] = self.handed
+        return dict(self.configs[self.given[trial_id]])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -86,11 +91,13 @@ def reseed_configs(config: SearchConfig, members: Sequence[tuple[str, dict[str, 
 def run_reseeds(config: SearchConfig, trainable: Any, planned: list[tuple[str, int, dict]],
                 callbacks: list, storage: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
     """Train every planned config once (FIFO, no early stopping); returns (origin, seed) ->
-    the trial's last result (its Tune trial id under "trial_id"). storage: RunConfig's
-    storage keys (places.tune_storage)."""
+    the trial's last result (its Tune trial id under "trial_id"), matched by the Tune trial
+    each planned config was handed to (two front trials of equal params and seed stay
+    apart). storage: RunConfig's storage keys (places.tune_storage)."""
+    listed = ListedConfigs([c for _, _, c in planned])
     tuner = tune.Tuner(
         trainable, param_space=trial_constants(config),
-        tune_config=tune.TuneConfig(search_alg=ListedConfigs([c for _, _, c in planned]),
+        tune_config=tune.TuneConfig(search_alg=listed,
                                     num_samples=len(planned),
                                     max_concurrent_trials=config.max_concurrent_trials,
                                     reuse_actors=True, trial_dirname_creator=trial_folder),
@@ -98,14 +105,21 @@ def run_reseeds(config: SearchConfig, trainable: Any, planned: list[tuple[str, i
                                   failure_config=tune.FailureConfig(
                                       max_failures=config.max_failures),
                                   callbacks=callbacks, verbose=0))
-    origin = {(tuple(sorted((k, str(v)) for k, v in c.items()))): (o, s) for o, s, c in planned}
+    return planned_results(planned, listed.given, [(r.metrics or {}, r.error)
+                                                   for r in tuner.fit()])
+
+
+def planned_results(planned: Sequence[tuple[str, int, dict]], given: dict[str, int],
+                    results: Sequence[tuple[dict[str, Any], Any]]
+                    ) -> dict[tuple[str, int], dict[str, Any]]:
+    """(origin, seed) -> last result of the Tune trial that planned[i] was given to (given:
+    Tune trial id -> i); results are (metrics with "trial_id", error), failed ones left out."""
     found: dict[tuple[str, int], dict[str, Any]] = {}
-    searched = {k for _, _, c in planned for k in c}
-    for result in tuner.fit():
-        params = {k: v for k, v in result.config.items() if k in searched}
-        key = origin.get(tuple(sorted((k, str(v)) for k, v in params.items())))
-        if key is not None and result.error is None:
-            found[key] = dict(result.metrics or {})
+    for metrics, error in results:
+        index = given.get(metrics.get("trial_id", ""))
+        if index is not None and error is None:
+            origin, seed, _ = planned[index]
+            found[(origin, seed)] = dict(metrics)
     return found
 
 

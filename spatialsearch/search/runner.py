@@ -22,6 +22,13 @@ from spatialsearch.errors import ConfigError
 from spatialsearch.redact import MASK, masked
 from spatialsearch.search.conclude import conclude, disk_errors, publish, warm_report
 from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.driver_record import (
+    RESUME_FOLDER,
+    DriverRecord,
+    clear_resume_folder,
+    read_record,
+    write_record,
+)
 from spatialsearch.search.mlflow_store import Store, check_store
 from spatialsearch.search.places import Place, locate, search_place, tune_storage
 from spatialsearch.search.preflight import preflight
@@ -71,9 +78,11 @@ def search_trainable(config: SearchConfig, function: Any = train_trial) -> Any:
                                config.resources.tune_resources())
 
 
-def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool) -> tune.Tuner:
-    storage = tune_storage(search_place(config.storage, config.folder,
-                                        config.name).child(RAY_FOLDER))
+def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool,
+           experiment: Place, kept: Place) -> tune.Tuner:
+    """A new Tuner, or the restored one (--resume); `experiment` is its folder in storage,
+    `kept` the search's resume folder (MO-ASHA's state)."""
+    storage = tune_storage(experiment.parent)
     if resume:
         path = f"{storage['storage_path']}/{config.name}"
         filesystem = storage["storage_filesystem"]
@@ -91,7 +100,7 @@ def _tuner(config: SearchConfig, trainable: Any, callbacks: list, resume: bool) 
             # several objectives: the searcher and MO-ASHA hold them; Tune ranks none
             metric=None if config.multi_objective else config.metric,
             mode=None if config.multi_objective else config.mode,
-            search_alg=searcher(config), scheduler=scheduler(config),
+            search_alg=searcher(config), scheduler=scheduler(config, kept),
             num_samples=config.num_samples, trial_dirname_creator=trial_folder,
             max_concurrent_trials=config.max_concurrent_trials, reuse_actors=True),
         run_config=tune.RunConfig(
@@ -114,6 +123,13 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
     preflight(config, resume, address)
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
+    place = search_place(config.storage, folder, config.name)
+    experiment, kept = place.child(RAY_FOLDER, config.name), place.child(RESUME_FOLDER)
+    if not resume:
+        clear_resume_folder(kept)
+    earlier = read_record(kept) if resume else None
+    if earlier and earlier.parent_run_id and not (folder / PARENT_RECORD).is_file():
+        (folder / PARENT_RECORD).write_text(earlier.parent_run_id + "\n")  # another machine
     trainable = trainable or search_trainable(config)
     artifacts = None if config.tracking_uri else folder / "mlartifacts"
     with restored_environment(), environment(MLFLOW_HTTP):
@@ -125,21 +141,23 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
                                         also=[o.metric for o in config.objectives[1:]]),
                      OnTail(config.num_samples, config.max_concurrent_trials, [warm_report]),
                      *file_loggers()]
-        tuner = _tuner(config, trainable, callbacks, resume)
+        tuner = _tuner(config, trainable, callbacks, resume, experiment, kept)
         if resume:
-            mlflow.replay(recorded_trials(search_place(config.storage, folder, config.name)
-                                          .child(RAY_FOLDER, config.name)))
+            mlflow.replay(recorded_trials(experiment))
         # the study's writer prepares while the trials run (~0.5 s of CPU): after the search
         # it only writes the trials, while the report is built
         study_writer = StudyWriter(folder)
         study_writer.start()
-        started = time.time()
+        fitting = time.time()
+        started = earlier.started if earlier else fitting  # the hypervolume's clock
+        mlflow.after_open(lambda: write_record(kept, DriverRecord(
+            started, tracking.parent_id or "")))
         try:
             with disk_errors(folder):
                 try:
                     with environment(tune_settings(bool(config.storage.uri))):
                         grid = tuner.fit()
-                    searched = time.time() - started
+                    searched = time.time() - fitting
                 finally:
                     mlflow.close()  # every queued MLflow write is done before results
                 rows = collect_rows(grid, config)

@@ -104,6 +104,10 @@ class MlflowCallback(tune.Callback):
     def _call(self, action: Callable[[], None]) -> None:
         self._put(("call", action))
 
+    def after_open(self, action: Callable[[], None]) -> None:
+        """Run action in the writer thread once the store is open (the parent run known)."""
+        self._call(action)
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run = trial_run(trial)
         self._call(lambda: self.tracking.start_trial(run))

@@ -16,6 +16,7 @@ from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.distributions import Distribution, condition_holds, thaw
 from spatialsearch.search.moasha import MultiObjectiveASHA, rung_epochs
 from spatialsearch.search.objectives import modes, names
+from spatialsearch.search.places import Place
 from spatialsearch.search.trainable import TrialPlan
 
 
@@ -137,8 +138,13 @@ def searcher(config: SearchConfig) -> Any:
         metric=metric, mode=mode, sampler=sampler, full_epochs=config.epochs)
 
 
-def scheduler(config: SearchConfig) -> Any:
-    """ASHA (one objective), MO-ASHA (several) or None (FIFO: every trial to the end)."""
+#: MO-ASHA's rungs and stopped trials, in the search's resume folder (driver_record.py)
+MOASHA_STATE = "moasha_state.json"
+
+
+def scheduler(config: SearchConfig, kept: Place | None = None) -> Any:
+    """ASHA (one objective), MO-ASHA (several; its state saved in `kept`, the search's resume
+    folder, when given) or None (FIFO: every trial to the end)."""
     match config.scheduler.type:
         case "fifo":
             return None
@@ -146,7 +152,8 @@ def scheduler(config: SearchConfig) -> Any:
             return MultiObjectiveASHA(
                 names(config.objectives), modes(config.objectives), max_t=config.epochs,
                 grace_period=config.scheduler.grace_period,
-                reduction_factor=config.scheduler.reduction_factor)
+                reduction_factor=config.scheduler.reduction_factor,
+                state=kept.child(MOASHA_STATE) if kept is not None else None)
     from ray.tune.schedulers import ASHAScheduler
 
     return ASHAScheduler(time_attr="training_iteration", max_t=config.epochs,
