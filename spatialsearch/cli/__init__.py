@@ -18,6 +18,7 @@ from typing import Callable, NoReturn, Sequence
 from spatialsearch.cli.analysis import add_analysis_parsers
 from spatialsearch.cli.search import add_search_arguments, command_search, command_sync
 from spatialsearch.cli.train import add_train_flags, command_train, load_config_file
+from spatialsearch.cli.viewers import add_viewer_parsers
 from spatialsearch.errors import SpatialSearchError
 from spatialsearch.redact import mask_logging, masked
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--tracking-uri", help="another MLflow store (default: the search's)")
     sync.add_argument("--storage-endpoint", help="URL of the S3-compatible store holding it")
     sync.set_defaults(handler=command_sync)
+    add_viewer_parsers(sub)
     return parser
 
 

@@ -48,6 +48,8 @@ def command_search(args: argparse.Namespace) -> int:
     from spatialsearch.search.results import format_table
     from spatialsearch.search.runner import run_search
 
+    from spatialsearch.search.mlflow_view import runs_page
+
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))
     best = summary.best
@@ -74,11 +76,13 @@ def command_search(args: argparse.Namespace) -> int:
               f"safe in {config.folder}; re-log them with: spatialsearch sync-mlflow "
               f"{config.folder}")
     uri = summary.mlflow["tracking_uri"]
+    runs = runs_page(summary.mlflow.get("experiment_id"), summary.mlflow.get("view"))
     if uri.startswith("sqlite:"):
         print(f"browse: mlflow ui --backend-store-uri {masked(uri)} --host 127.0.0.1 "
-              f"--port 5000")
+              f"--port 5000, then open http://127.0.0.1:5000/{runs}")
     else:
-        print(f"browse: {masked(uri)} (experiment {config.experiment!r})")
+        print(f"browse: {masked(uri).rstrip('/')}/{runs}")
+    print(f"study: spatialsearch dashboard {config.folder} (optuna-dashboard on 127.0.0.1)")
     return 0 if not summary.errored else 1
 
 

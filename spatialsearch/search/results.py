@@ -17,6 +17,7 @@ from spatialsearch.pareto import oriented, rank_order
 from spatialsearch.redact import masked
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
+from spatialsearch.search.mlflow_view import view_key
 from spatialsearch.search.places import Place, locate
 from spatialsearch.search.ray_folder import BEST_FILE
 from spatialsearch.search.summary import SearchSummary
@@ -131,6 +132,7 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
             f"{m.VAL_ACCURACY_SE}": ranked[0].accuracy_se, "checkpoint": best_path},
         table=[{k: v for k, v in r.__dict__.items() if k != "values"} for r in ranked],
         mlflow={"tracking_uri": masked(tracking.store.uri), "experiment": config.experiment,
+                "experiment_id": tracking.experiment_id, "view": view_key(config.name),
                 "parent_run_id": tracking.parent_id, "not_logged": tracking.unlogged})
     summary.write(folder)
     return summary

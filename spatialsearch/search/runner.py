@@ -30,6 +30,7 @@ from spatialsearch.search.driver_record import (
     write_record,
 )
 from spatialsearch.search.mlflow_store import Store, check_store
+from spatialsearch.search.mlflow_view import view_key, view_state
 from spatialsearch.search.places import Place, locate, search_place, tune_storage
 from spatialsearch.search.preflight import preflight
 from spatialsearch.search.progress import OnTail, TrialLines
@@ -152,6 +153,9 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
         started = earlier.started if earlier else fitting  # the hypervolume's clock
         mlflow.after_open(lambda: write_record(kept, DriverRecord(
             started, tracking.parent_id or "")))
+        mlflow.after_open(lambda: tracking.share_view(view_key(config.name), view_state(
+            config.name, [(o.metric, o.mode) for o in config.objectives],
+            [key for key, _ in config.space])))
         try:
             with disk_errors(folder):
                 try:

@@ -29,6 +29,7 @@ from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
 from spatialsearch.redact import masked
 from spatialsearch.search.mlflow_store import Store, connect
+from spatialsearch.search.mlflow_view import VIEW_TAG_PREFIX
 from spatialsearch.search.places import Place, local_copy
 
 _logger = logging.getLogger(__name__)
@@ -208,6 +209,11 @@ class SearchTracking:
         run_id = self.runs.get(trial_id)
         if run_id is not None:
             self._guarded(f"tag trial {trial_id}", lambda c: c.set_tag(run_id, key, value))
+
+    def share_view(self, key: str, state: str) -> None:
+        """Store a shared view of the runs page (mlflow_view.py) on the experiment."""
+        self._guarded("share the runs view", lambda c: c.set_experiment_tag(
+            self.experiment_id, f"{VIEW_TAG_PREFIX}{key}", state))
 
     def log_search_metric(self, name: str, values: Sequence[tuple[int, float]]) -> None:
         """(step, value) pairs of one metric on the parent run."""
