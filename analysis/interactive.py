@@ -36,14 +36,18 @@ def study_figures(study: Any, names: list[str]) -> list[tuple[str, str]]:
     # fANOVA by name: optuna 5's default (PED-ANOVA) gives equal importances below ~20 trials
     evaluator = lambda: optuna.importance.FanovaImportanceEvaluator(seed=0)  # noqa: E731
     figures = []
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    basis = (f"on the {complete} completed trials of {len(study.trials)}; trials stopped early "
+             f"or failed are left out")
     if len(names) > 1:
-        figures.append(_fragment("Pareto front (Optuna: every completed trial)",
+        figures.append(_fragment(f"Pareto front (Optuna, {basis})",
                                  lambda: vis.plot_pareto_front(study, target_names=names)))
     for index, name in enumerate(names):
         target = (lambda t, i=index: t.values[i]) if len(names) > 1 else None
-        figures.append(_fragment(f"Parameters vs {name}", lambda t=target, n=name:
+        figures.append(_fragment(f"Parameters vs {name} ({basis})", lambda t=target, n=name:
                                  vis.plot_parallel_coordinate(study, target=t, target_name=n)))
-        figures.append(_fragment(f"Parameter importances for {name} (fANOVA)",
+        few = "; too few for reliable importances" if complete < 20 else ""
+        figures.append(_fragment(f"Parameter importances for {name} (fANOVA, {basis}{few})",
                                  lambda t=target, n=name: vis.plot_param_importances(
                                      study, evaluator=evaluator(), target=t, target_name=n)))
     return figures

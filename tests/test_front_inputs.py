@@ -121,3 +121,21 @@ def test_datasets_of_one_task_count_may_be_searched():
     config = search_config_from_dict({"fixed": {"epochs": 4}, "space": {
         "datasets": {"choice": [["digits"], ["MNIST"]]}}})
     assert config.dataset_choices == [("digits",), ("MNIST",)]
+
+
+def test_the_knee_is_the_member_closest_to_the_ideal_point():
+    """Front (accuracy, segregation), reference (0.2, 0.5): best (0.95, 0.95), spans 0.75 and
+    0.45. a = (0.95, 0.60): z = (1, 0.222), distance 0.778; b = (0.90, 0.90): z = (0.933,
+    0.889), distance 0.130; c = (0.50, 0.95): z = (0.4, 1), distance 0.6. The knee is b."""
+    from spatialsearch.search.front import knee_index
+
+    objectives = (Objective("val_accuracy", "max"), Objective("segregation", "max"))
+    outcomes = [TrialOutcome("a", True, (0.95, 0.60), 1.0),
+                TrialOutcome("b", True, (0.90, 0.90), 2.0),
+                TrialOutcome("c", True, (0.50, 0.95), 3.0),
+                TrialOutcome("d", True, (0.40, 0.55), 4.0)]  # dominated
+    front = pareto_front(objectives, outcomes, labels=5, num_tasks=2, started_at=0.0)
+    assert front.members == ("a", "b", "c") and front.knee == "b"
+    assert knee_index(np.zeros((0, 2)), np.zeros(2)) is None
+    # a front with no spread above the reference in a column scales it to 1
+    assert knee_index(np.array([[0.3, 0.1], [0.2, 0.1]]), np.array([0.0, 0.1])) == 0

@@ -59,7 +59,7 @@ class Scratch:
     def search(self, words: list[str]) -> None:
         space = Path(words[2]).stem
         extra = ["--dry-run"] if "--address" in words else SMALL
-        if "--resume" in words:  # the search it resumes first, killed by nothing: finished
+        if "--resume" in words and not (self.output / space).is_dir():  # what it resumes
             self.run([sys.executable, "run_search.py", words[2], "--output", str(self.output),
                       *SMALL])
         self.run([sys.executable, *words[1:], "--output", str(self.output), *extra])

@@ -121,6 +121,8 @@ def test_search_on_local_ray_logs_one_parent_and_a_child_per_trial(ray_session, 
     for section in ("Parameters vs val_accuracy", "Parameter importances",
                     "val_accuracy vs segregation", "Learning curves", "neuron positions"):
         assert section in page
+    completed = sum(t.state.name == "COMPLETE" for t in study.trials)
+    assert f"on the {completed} completed trials of 6; trials stopped early" in page
     assert page.count("data:image/png;base64,") >= 3  # trade-off, curves, positions
     assert page.count("Plotly.newPlot") >= 2  # Optuna's parallel coordinates, importances
     assert 'onclick="sortTable(this)"' in page

@@ -153,7 +153,7 @@ def test_a_search_through_a_tracking_uri_with_credentials_keeps_them_out(tmp_pat
         assert SECRET not in _all_text(folder)
         assert SECRET not in _all_text(server_folder)
     finally:
-        kill_tree(process)
+        kill_tree(process.pid)
 
 
 # --- the grep-able proof: every URI formatted in the code goes through masked() ---

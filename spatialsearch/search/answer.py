@@ -14,6 +14,7 @@ from spatialsearch.search.results import short_value, text_table
 from spatialsearch.search.tracking import SearchTracking
 
 PARETO_TAG = "spatialsearch.pareto"
+KNEE_TAG = "spatialsearch.knee"      # the recommended front trial (front.knee_index)
 HYPERVOLUME = "hypervolume"          # parent run: the front's hypervolume, step = full trials
 
 
@@ -36,7 +37,7 @@ def front_summary(front: ParetoFront, rows: dict[str, Any],
         members.append(entry)
     return {"objectives": [{"metric": o.metric, "mode": o.mode} for o in front.objectives],
             "reference_point": dict(zip(names, front.reference)),
-            "hypervolume": front.hypervolume,
+            "hypervolume": front.hypervolume, "knee": front.knee,
             "history": [{"full_trials": n, "seconds": s, HYPERVOLUME: hv}
                         for n, s, hv in front.history],
             "members": members}
@@ -79,6 +80,9 @@ def format_pareto(pareto: dict[str, Any]) -> str:
     reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
     lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
                  f"(reference point: {reference})")
+    if pareto.get("knee"):
+        lines.append(f"recommended (knee): {pareto['knee']}, closest to the ideal point with "
+                     f"each objective scaled between its reference and the front's best")
     return "\n".join(lines)
 
 
@@ -86,6 +90,8 @@ def log_front(tracking: SearchTracking, pareto: dict[str, Any]) -> None:
     """Tag the front's runs, log the hypervolume history on the parent run."""
     for member in pareto["members"]:
         tracking.tag_trial(member["trial_id"], PARETO_TAG, "true")
+    if pareto.get("knee"):
+        tracking.tag_trial(pareto["knee"], KNEE_TAG, "true")
     tracking.log_search_metric(HYPERVOLUME, [(h["full_trials"], h[HYPERVOLUME])
                                              for h in pareto["history"]])
 

@@ -38,6 +38,19 @@ class ParetoFront:
     members: tuple[str, ...]        # trial ids on the front, by the first objective, best first
     hypervolume: float
     history: tuple[tuple[int, float, float], ...]  # (full trials so far, seconds, hypervolume)
+    knee: str | None = None         # the recommended member (knee_index)
+
+
+def knee_index(points: np.ndarray, reference: np.ndarray) -> int | None:
+    """The front member closest to the ideal point: each objective scaled to
+    z = (p - reference) / (best - reference), best the front's best (z = 1 where the front
+    has no spread above the reference), then the smallest ||1 - z||_2; ties to the first.
+    points (n, k) oriented front members, reference (k,) oriented -> row index, None if n=0."""
+    if len(points) == 0:
+        return None
+    span = points.max(axis=0) - reference
+    scaled = np.divide(points - reference, span, out=np.ones_like(points), where=span > 0)
+    return int(np.argmin(np.linalg.norm(1.0 - scaled, axis=1)))
 
 
 #: how far past the worst value the reference of a metric without a chance level lies, as a
@@ -77,8 +90,10 @@ def pareto_front(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcom
     history = tuple((i + 1, full[i].ended_at - started_at, hypervolume(points[: i + 1], ref))
                     for i in range(len(full)))
     members = sorted(pareto_indices(points), key=lambda i: -points[i, 0])
+    knee = knee_index(points[members], ref)
     return ParetoFront(tuple(objectives), reference, tuple(full[i].trial_id for i in members),
-                       history[-1][2] if history else 0.0, history)
+                       history[-1][2] if history else 0.0, history,
+                       None if knee is None else full[members[knee]].trial_id)
 
 
 @dataclass(frozen=True)

@@ -139,16 +139,23 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
 
 
 def format_table(summary: SearchSummary, top: int = 20) -> str:
-    """The results table printed after a search: trial, parameters, best metric, epochs; the
-    `top` best trials, then how many more results.csv holds."""
+    """The results table printed after a search: trial, parameters, the metric at its best
+    epoch (one objective) or every objective at the last epoch, the full trials first by
+    front rank (several), epochs; the `top` first trials, then how many more results.csv
+    holds."""
     if not summary.table:
         return "no trial finished"
     rows = summary.table[:top]
     keys = sorted({k for r in rows for k in r["params"]})
-    metric = summary.metric
-    header = ["trial", *keys, metric, "epochs"]
-    body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys),
-             f"{r['best_metric']:.4f}", str(r["epochs"])] for r in rows]
+    if summary.pareto:
+        names = [f"{o['metric']} (last)" for o in summary.pareto["objectives"]]
+        shown = [[f"{v:.4f}" for v in r["objectives"]] for r in rows]
+    else:
+        names = [f"{summary.metric} (best)"]
+        shown = [[f"{r['best_metric']:.4f}"] for r in rows]
+    header = ["trial", *keys, *names, "epochs"]
+    body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys), *values,
+             str(r["epochs"])] for r, values in zip(rows, shown)]
     more = len(summary.table) - len(rows)
     tail = [f"... {more} more trials in results.csv"] if more else []
     return "\n".join([text_table(header, body), *tail])
