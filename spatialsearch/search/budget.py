@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from spatialsearch.config import DataConfig
 from spatialsearch.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ def check_budget(config: SearchConfig) -> None:
         raise ConfigError(f"space.{key}: cannot be searched: it sets {FIXED_ONLY[key]}; give "
                           f"it under fixed, one search per value")
     if "datasets" in searched:
-        from spatialsearch.config import DataConfig
-
         labels = config.base_config.data.labels
         tasks = {choice: DataConfig(datasets=choice, labels=labels).num_tasks
                  for choice in config.dataset_choices}

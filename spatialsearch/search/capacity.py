@@ -7,8 +7,8 @@ session's, or the cluster at --address, joined for the check), else the node a l
 start with. A cluster with Ray's autoscaler can add nodes: then a warning, not a refusal.
 
 Two of Ray's internals are used here rather than in ray_compat, which imports Ray Tune (1 s):
-the CLI runs this check before any heavy import, so that a refusal comes in about 2 s.
-tests/test_capacity.py fails if either changes: Ray's own CPU and GPU detection (what
+the CLI runs this check before any heavy import, so that a refusal comes in about 1 s.
+tests/test_cannot_run.py fails if either changes: Ray's own CPU and GPU detection (what
 ray.init(address="local") gives its node), and Tune's test for an autoscaling cluster.
 """
 
