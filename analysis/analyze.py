@@ -21,6 +21,7 @@ from analysis.methods import METHODS, check_method
 from analysis.split import save_split, split
 from spatialsearch import metrics as m
 from spatialsearch.segregation import segregation
+from spatialsearch.train import active_neurons
 
 
 def describe(context: AnalysisContext, segregation_mean: float) -> str:
@@ -46,12 +47,14 @@ def analyze(checkpoint: str | Path, out: Path, methods: Sequence[str] = METHODS,
     out.mkdir(parents=True, exist_ok=True)
     save_recording(recording, out / "recording.npz")
     config = context.config.data
-    seg = segregation(context.model.spatial_layers, config.num_tasks, config.labels)
+    seg = segregation(context.model.spatial_layers, config.num_tasks, config.labels,
+                      active=active_neurons(context.model, context.batches("validation")))
     plot_positions(context, out / "positions", recording, connections=connections,
                    title=describe(context, seg.mean))
     report: dict = {
         "checkpoint": str(checkpoint), "split": split_name,
-        "segregation": {"mean": seg.mean, "per_layer": seg.per_layer, "skipped": seg.skipped},
+        "segregation": {"mean": seg.mean, "per_layer": seg.per_layer, "at_chance": seg.at_chance,
+                        "task_balance": seg.balance},
         "scores": {},
     }
     from tqdm import tqdm

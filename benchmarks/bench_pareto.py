@@ -1,29 +1,39 @@
-"""Does the multi-objective search find the accuracy x segregation trade-off sooner?
+"""Does the default multi-objective search find the accuracy x segregation front sooner?
 
-Three set-ups, 64 trials each, 3 search seeds, on digits and on a Fashion-MNIST subset, all
-in one run on one Ray (2 CPUs) and so on one machine state:
-  (a) multi-objective TPE + MO-ASHA (val_accuracy and segregation);
-  (b) random search + FIFO (every trial to its last epoch);
-  (c) single-objective TPE + ASHA on val_accuracy (today's quick start).
-Every set-up is scored alike, from its trials' own results (Tune's result.json): the Pareto
+Five set-ups, each given the same wall-clock budget (Tune's time_budget_s) on one Ray with
+2 CPUs, over >= 10 search seeds, in one run on one machine state:
+  (a)  the default: multi-objective TPE + MO-ASHA, stopped trials ranked for TPE;
+  (a-) the same, stopped trials all alike for TPE (search.teach_stopped: false);
+  (b)  random search + FIFO (every trial to its last epoch);
+  (c)  single-objective TPE + ASHA on val_accuracy;
+  (d)  NSGA-II + FIFO.
+Every set-up is scored alike from its trials' own results (Tune's result.json): the Pareto
 front of the trials trained to their full epochs on (val_accuracy, segregation) at their last
-epoch, and its hypervolume against chance (1/C accuracy, 1/T segregation). "reach (b)" is the
-wall time (a) needed for its front's hypervolume to reach (b)'s final one.
+epoch, and its hypervolume against chance (1/C accuracy, 1/T segregation), as it grew
+(anytime hypervolume, seconds since the search was started). Per seed, the set-ups run in a
+rotated order, so none is always first or last.
+
+Reported: per seed the final hypervolume of each set-up; per set-up the median and IQR; the
+wins of (a) per seed and a one-sided Wilcoxon signed-rank test (scipy) of (a) against each
+other set-up; when (a)'s median curve reaches (b)'s final median, as a share of the budget;
+a PNG of the median curves with their interquartile bands.
 
 Usage:
-    python benchmarks/bench_pareto.py                       # both datasets, seeds 0 1 2
-    python benchmarks/bench_pareto.py --datasets digits --seeds 0 --trials 32
+    python benchmarks/bench_pareto.py                         # Fashion-MNIST, seeds 0-9
+    python benchmarks/bench_pareto.py --dataset digits --seeds 0 1 --budget 20   # quick check
+    python benchmarks/bench_pareto.py --report runs.jsonl     # tables and PNG from a saved run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,31 +47,33 @@ SPACE = {"proximity": {"loguniform": [0.01, 10]}, "transport": {"loguniform": [0
          "norm": {"choice": ["l1", "l2"]}, "lr": {"loguniform": [0.001, 0.02]}}
 NETWORK = {"labels": 5, "input": "concatenate", "layers": [150, 100, 50],
            "activation": "Sigmoid"}
+TPE = {"algorithm": "optuna", "sampler": "tpe"}
 SETUPS = {
-    "a": {"objectives": BOTH, "scheduler": {"type": "moasha"},
-          "search": {"algorithm": "optuna", "sampler": "tpe"}},
+    "a": {"objectives": BOTH, "scheduler": {"type": "moasha"}, "search": dict(TPE)},
+    "a-": {"objectives": BOTH, "scheduler": {"type": "moasha"},
+           "search": {**TPE, "teach_stopped": False}},
     "b": {"objectives": BOTH, "scheduler": {"type": "fifo"}, "search": {"algorithm": "random"}},
     "c": {"metric": "val_accuracy", "mode": "max", "scheduler": {"type": "asha"},
-          "search": {"algorithm": "optuna", "sampler": "tpe"}},
+          "search": dict(TPE)},
+    "d": {"objectives": BOTH, "scheduler": {"type": "fifo"},
+          "search": {"algorithm": "optuna", "sampler": "nsga2"}},
 }
-NAMES = {"a": "MO-TPE + MO-ASHA", "b": "random + FIFO", "c": "TPE + ASHA (accuracy)"}
+NAMES = {"a": "MO-TPE + MO-ASHA (default)", "a-": "MO-TPE + MO-ASHA, stopped trials tied",
+         "b": "random + FIFO", "c": "TPE + ASHA (accuracy)", "d": "NSGA-II + FIFO"}
+DATASETS = {"fashion": {"datasets": ["FashionMNIST"]}, "digits": {"datasets": ["digits"]}}
 
 
-def space_for(dataset: str, setup: str, seed: int, trials: int, args: argparse.Namespace,
-              output: str) -> dict:
-    fixed = {**NETWORK, "datasets": ["digits"], "epochs": args.digits_epochs}
-    grace = args.digits_grace
-    if dataset == "fashion":
-        fixed = {**NETWORK, "datasets": ["FashionMNIST"], "train_samples": args.fashion_samples,
-                 "epochs": args.fashion_epochs}
-        grace = args.fashion_grace
+def space_for(setup: str, seed: int, args: argparse.Namespace, output: str) -> dict:
+    fixed = {**NETWORK, **DATASETS[args.dataset], "epochs": args.epochs}
+    if args.dataset == "fashion":
+        fixed["train_samples"] = args.samples
     doc = json.loads(json.dumps(SETUPS[setup]))
     if doc["scheduler"]["type"] != "fifo":
-        doc["scheduler"].update(grace_period=grace, reduction_factor=2)
+        doc["scheduler"].update(grace_period=args.grace, reduction_factor=2)
     doc["search"]["seed"] = seed
-    return {**doc, "name": f"{dataset}-{setup}-{seed}", "num_samples": trials,
-            "max_concurrent_trials": 2, "analyze": 0, "output": output, "fixed": fixed,
-            "space": SPACE}
+    return {**doc, "name": f"{args.dataset}-{setup.replace('-', 'minus')}-{seed}",
+            "num_samples": 10_000, "time_budget_s": args.budget, "max_concurrent_trials": 2,
+            "analyze": 0, "output": output, "fixed": fixed, "space": SPACE}
 
 
 def outcomes(experiment: Path, epochs: int) -> list[TrialOutcome]:
@@ -89,72 +101,128 @@ def run_one(doc: dict) -> dict:
     found = outcomes(config.folder / "ray" / config.name, config.epochs)
     front = pareto_front((Objective(**BOTH[0]), Objective(**BOTH[1])), found,
                          labels=data.labels, num_tasks=data.num_tasks, started_at=started)
-    return {"wall": summary.search_seconds, "hypervolume": front.hypervolume,
-            "history": front.history, "full": sum(o.full for o in found),
-            "trials": summary.trials}
+    return {"hypervolume": front.hypervolume, "wall": time.time() - started,
+            "history": [[seconds, volume] for _, seconds, volume in front.history],
+            "full": sum(o.full for o in found), "trials": summary.trials}
 
 
-def reach_seconds(history: tuple, target: float) -> float | None:
-    """The first time a hypervolume history reaches target (None: never)."""
-    return next((seconds for _, seconds, volume in history if volume >= target - 1e-12), None)
+def curve(history: list, grid: np.ndarray) -> np.ndarray:
+    """Anytime hypervolume on a time grid: the volume of the last full trial ended by then."""
+    seconds = np.array([h[0] for h in history] or [np.inf])
+    volumes = np.array([h[1] for h in history] or [0.0])
+    index = np.searchsorted(seconds, grid, side="right") - 1
+    return np.where(index >= 0, volumes[np.clip(index, 0, None)], 0.0)
+
+
+def report(runs: list[dict], budget: float, picture: Path | None) -> None:
+    """Tables, Wilcoxon tests and the PNG from the runs' JSON lines."""
+    from scipy.stats import wilcoxon
+
+    setups = [s for s in SETUPS if any(r["setup"] == s for r in runs)]
+    seeds = sorted({r["seed"] for r in runs})
+    final = {s: np.array([next(r["hypervolume"] for r in runs if r["setup"] == s
+                               and r["seed"] == seed) for seed in seeds]) for s in setups}
+    grid = np.linspace(0, budget, 201)
+    curves = {s: np.array([curve(next(r["history"] for r in runs if r["setup"] == s
+                                      and r["seed"] == seed), grid) for seed in seeds])
+              for s in setups}
+    rows = [[str(seed), *(f"{final[s][i]:.4f}" for s in setups)] for i, seed in enumerate(seeds)]
+    print(f"\n### final hypervolume per seed ({budget:g} s each)")
+    print(table(rows, ["seed", *(f"({s})" for s in setups)]))
+    lines = []
+    for s in setups:
+        q1, median, q3 = np.percentile(final[s], [25, 50, 75])
+        full = np.median([r["full"] for r in runs if r["setup"] == s])
+        trials = np.median([r["trials"] for r in runs if r["setup"] == s])
+        test = ["", "", ""]
+        if s != "a" and "a" in final:
+            wins = int(np.sum(final["a"] > final[s]))
+            ties = int(np.sum(final["a"] == final[s]))
+            differences = final["a"] - final[s]
+            p = wilcoxon(differences, alternative="greater").pvalue if np.any(differences) \
+                else 1.0
+            test = [f"{wins} ({ties} tied)", f"{np.median(differences):+.4f}", f"{p:.4f}"]
+            record("pareto_test", against=s, wins=wins, ties=ties, p=float(p), seeds=len(seeds))
+        lines.append([f"({s}) {NAMES[s]}", f"{median:.4f}", f"{q1:.4f}-{q3:.4f}",
+                      f"{trials:.0f} / {full:.0f}", *test])
+    print(f"\n### per set-up over {len(seeds)} seeds; (a) against the others: seeds won, "
+          f"median difference, one-sided Wilcoxon signed-rank p")
+    print(table(lines, ["set-up", "median HV", "IQR", "trials / full (median)",
+                        "(a) wins", "median (a) - x", "p"]))
+    if "a" in curves and "b" in curves:
+        target = np.median(final["b"])
+        reached = np.flatnonzero(np.median(curves["a"], axis=0) >= target - 1e-12)
+        share = grid[reached[0]] / budget if len(reached) else None
+        print(f"(a)'s median curve reaches (b)'s final median {target:.4f} at "
+              + (f"{share:.2f} of the budget" if share is not None else "no time in budget"))
+        record("pareto_reach", target=float(target), share=share)
+    if picture is not None:
+        draw(curves, grid, picture)
+
+
+def draw(curves: dict, grid: np.ndarray, picture: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for setup, values in curves.items():
+        q1, median, q3 = np.percentile(values, [25, 50, 75], axis=0)
+        axes.plot(grid, median, label=f"({setup}) {NAMES[setup]}")
+        axes.fill_between(grid, q1, q3, alpha=0.18)
+    axes.set_xlabel("seconds of search (2 CPUs)")
+    axes.set_ylabel("hypervolume of the front of full trials")
+    axes.set_title(f"anytime hypervolume: median and interquartile band, "
+                   f"{len(next(iter(curves.values())))} seeds")
+    axes.legend(fontsize=8, loc="lower right")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(picture)
+    print(f"picture: {picture}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", choices=["digits", "fashion"],
-                        default=["digits", "fashion"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--trials", type=int, default=64)
-    parser.add_argument("--digits-epochs", type=int, default=50)
-    parser.add_argument("--digits-grace", type=int, default=5)
-    parser.add_argument("--fashion-samples", type=int, default=3000)
-    parser.add_argument("--fashion-epochs", type=int, default=12)
-    parser.add_argument("--fashion-grace", type=int, default=2)
+    parser.add_argument("--dataset", choices=list(DATASETS), default="fashion")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per search")
+    parser.add_argument("--samples", type=int, default=6000, help="Fashion-MNIST train subset")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--grace", type=int, default=2)
+    parser.add_argument("--runs", type=Path, default=Path("pareto_runs.jsonl"),
+                        help="every finished search is appended here as a JSON line")
+    parser.add_argument("--picture", type=Path, default=None, help="PNG of the curves")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="only tabulate (and draw) the runs saved in this file")
     args = parser.parse_args()
+    if args.report is not None:
+        runs = [json.loads(line) for line in args.report.read_text().splitlines() if line]
+        report(runs, max(r["budget"] for r in runs), args.picture)
+        return
     import ray
 
-    runs: dict[tuple[str, int, str], dict] = {}
+    runs = []
     with tempfile.TemporaryDirectory() as folder:
         ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
                  log_to_driver=False)
         try:
-            for dataset in args.datasets:
-                for seed in args.seeds:
-                    for setup in SETUPS:
-                        doc = space_for(dataset, setup, seed, args.trials, args, folder)
-                        runs[dataset, seed, setup] = run_one(doc)
-                        print(f"{dataset} seed {seed} ({setup}) {NAMES[setup]}: hypervolume "
-                              f"{runs[dataset, seed, setup]['hypervolume']:.4f} in "
-                              f"{runs[dataset, seed, setup]['wall']:.1f} s", flush=True)
+            for turn, seed in enumerate(args.seeds):
+                shift = turn % len(args.setups)
+                for setup in args.setups[shift:] + args.setups[:shift]:
+                    result = run_one(space_for(setup, seed, args, folder))
+                    line = {"dataset": args.dataset, "seed": seed, "setup": setup,
+                            "budget": args.budget, **result}
+                    runs.append(line)
+                    with open(args.runs, "a") as file:
+                        file.write(json.dumps(line) + "\n")
+                    print(f"seed {seed} ({setup}) {NAMES[setup]}: hypervolume "
+                          f"{result['hypervolume']:.4f}, {result['trials']} trials, "
+                          f"{result['full']} full, {result['wall']:.1f} s", flush=True)
         finally:
             ray.shutdown()
-    for dataset in args.datasets:
-        rows, ratios, wins = [], [], []
-        for seed in args.seeds:
-            a, b, c = (runs[dataset, seed, s] for s in SETUPS)
-            reach = reach_seconds(a["history"], b["hypervolume"])
-            ratio = reach / b["wall"] if reach is not None else None
-            ratios.append(ratio)
-            wins.append(a["hypervolume"] >= b["hypervolume"] and a["hypervolume"] >= c[
-                "hypervolume"])
-            for setup, run in zip(SETUPS, (a, b, c)):
-                record("pareto", dataset=dataset, seed=seed, setup=setup,
-                       hypervolume=round(run["hypervolume"], 4), wall_s=round(run["wall"], 1),
-                       full_trials=run["full"], trials=run["trials"])
-                extra = ""
-                if setup == "a":
-                    extra = f"{reach:.1f} s ({ratio:.2f} of (b))" if ratio is not None else \
-                        "not reached"
-                rows.append([str(seed), f"({setup}) {NAMES[setup]}", f"{run['hypervolume']:.4f}",
-                             f"{run['wall']:.1f}", str(run["full"]), extra])
-        print(f"\n### {dataset}: {args.trials} trials per search")
-        print(table(rows, ["seed", "set-up", "final hypervolume", "wall s", "full trials",
-                           "(a) reaches (b)'s final"]))
-        known = [r for r in ratios if r is not None]
-        print(f"(a) >= (b) and (c) in {sum(wins)} of {len(wins)} seeds; (a) reaches (b)'s "
-              f"final hypervolume in {len(known)} of {len(ratios)} seeds"
-              + (f", at {min(known):.2f}-{max(known):.2f} of (b)'s wall time (median "
-                 f"{statistics.median(known):.2f})" if known else ""))
+    report(runs, args.budget, args.picture)
 
 
 if __name__ == "__main__":

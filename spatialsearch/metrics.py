@@ -12,11 +12,14 @@ VAL_ACCURACY = "val_accuracy"          # mean over tasks of the per-task validat
 VAL_ACCURACY_SE = "val_accuracy_se"    # its standard error: sqrt(sum_t p_t (1 - p_t) / n_t) / T
 TEST_ACCURACY = "test_accuracy"        # the same on the test split, best checkpoint only
 SEGREGATION = "segregation"            # mean over hidden layers (docs/reference.md, model 8)
+SEGREGATION_SCORED = "segregation_layers_scored"  # hidden layers scored (others at chance)
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
 
 
 TASK_ACCURACY_PREFIX = "val_accuracy_task"   # + task index
 LAYER_SEGREGATION_PREFIX = "segregation_layer"  # + hidden layer index
+TASK_BALANCE_PREFIX = "task_balance_layer"       # + hidden layer index: smallest task's
+                                                 # assigned neurons / largest's, in [0, 1]
 
 
 def val_task_accuracy(task: int) -> str:
@@ -30,3 +33,7 @@ def test_task_accuracy(task: int) -> str:
 
 def layer_segregation(layer: int) -> str:
     return f"{LAYER_SEGREGATION_PREFIX}{layer}"
+
+
+def task_balance(layer: int) -> str:
+    return f"{TASK_BALANCE_PREFIX}{layer}"

@@ -1,20 +1,25 @@
 """Task assignment of neurons from the weights (greedy) and segregation of their positions.
 
 What it does: docs/reference.md, model 8.
-Greedy: head neuron j belongs to task j // C; walking back, a hidden neuron n of
-layer k goes to argmax_t sum_{m of layer k+1 assigned to t} |W^{k+1}_{mn}| (|W| summed over a
-convolution kernel). A task that owns no neuron of the next layer simply gets no mass; task ids
-are never relabelled (the original relabelled them).
-Segregation of a hidden layer: 3-NN balanced accuracy, cross-validated, of predicting a
-neuron's greedy task from its position alone; ~1/T at random, 1 when tasks occupy separate
-regions. A layer whose smallest task group is below 2 neurons, or that holds one task only,
-cannot be cross-validated and is skipped (reported with the reason).
+Greedy: head neuron j belongs to task j // C; walking back, a hidden neuron n of layer k gets
+the mass S_k[t, n] = sum_{m of layer k+1 assigned to t} |W^{k+1}_{mn}| (|W| summed over a
+convolution kernel), divided by the number of neurons of layer k+1 assigned to t under the
+default rule `per_neuron` (the seed's rule, `summed`, does not divide: a majority task of layer
+k+1 then wins layer k by its size alone and grows layer by layer, docs/reference.md). It goes
+to argmax_t S_k[t, n]; a neuron with no mass (no outgoing weight to an assigned neuron) or
+never active is unassigned (-1) and is not scored. Task ids are never relabelled.
+Segregation of a hidden layer: balanced accuracy, cross-validated in min(5, smallest group)
+stratified folds, of a k-NN predicting a neuron's task from its position alone, k = 3, or the
+largest odd number of the smallest group's neurons left in training when fewer (so a task
+of 2-3 neurons in a corner is as segregated as one of 30); ~1/T at random, 1 when tasks
+occupy separate regions. A layer that holds one task only, or a task of one neuron, cannot
+be scored and counts at chance, 1/T: every hidden layer always enters the mean.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -25,6 +30,9 @@ from spatialsearch.layers import SpatialLayer
 _logger = logging.getLogger(__name__)
 NEIGHBOURS = 3
 MAX_FOLDS = 5
+Assignment = Literal["per_neuron", "summed"]
+ASSIGNMENTS: tuple[str, ...] = ("per_neuron", "summed")
+UNASSIGNED = -1
 
 
 def connection_mass(layer: SpatialLayer) -> Tensor:
@@ -33,34 +41,62 @@ def connection_mass(layer: SpatialLayer) -> Tensor:
     return magnitude.flatten(2).sum(2) if magnitude.dim() > 2 else magnitude
 
 
-def task_mass(layers: list[SpatialLayer], num_tasks: int, labels: int) -> list[Tensor]:
-    """Per hidden layer k, S_k (T, n_k): connection mass from each task's neurons of layer k+1,
-    following the greedy assignment backwards from the head."""
+def assign(mass: Tensor, active: Tensor | None = None) -> Tensor:
+    """(T, n) task mass -> (n,) task ids: argmax over tasks; UNASSIGNED where a neuron has
+    no mass at all or is not active (active: (n,) bool)."""
+    tasks = mass.argmax(0)
+    dead = mass.sum(0) <= 0
+    if active is not None:
+        dead |= ~active.to(dead.device)
+    return torch.where(dead, torch.full_like(tasks, UNASSIGNED), tasks)
+
+
+def task_mass(layers: list[SpatialLayer], num_tasks: int, labels: int,
+              rule: Assignment = "per_neuron",
+              active: list[Tensor] | None = None) -> list[Tensor]:
+    """Per hidden layer k, S_k (T, n_k): connection mass from each task's neurons of layer
+    k+1 (per_neuron: divided by how many there are), following the assignment backwards
+    from the head. active: per hidden layer, (n_k,) bool (None: all active)."""
     head_tasks = torch.arange(layers[-1].weight.shape[0], device=layers[-1].weight.device)
     assigned = head_tasks // labels
     masses: list[Tensor] = []
     for k in range(len(layers) - 2, -1, -1):
         mass = connection_mass(layers[k + 1])  # (n_{k+1}, n_k)
+        kept = assigned != UNASSIGNED
         per_task = torch.zeros(num_tasks, mass.shape[1], dtype=mass.dtype, device=mass.device)
-        per_task.index_add_(0, assigned, mass)
+        per_task.index_add_(0, assigned[kept], mass[kept])
+        if rule == "per_neuron":
+            counts = torch.bincount(assigned[kept], minlength=num_tasks).clamp(min=1)
+            per_task /= counts[:, None].to(per_task.dtype)
         masses.insert(0, per_task)
-        assigned = per_task.argmax(0)
+        assigned = assign(per_task, None if active is None else active[k])
     return masses
 
 
-def greedy_assignment(layers: list[SpatialLayer], num_tasks: int, labels: int) -> list[Tensor]:
-    """Task id (n_k,) int64 of every neuron of each hidden layer k = 0..L-1."""
-    return [mass.argmax(0) for mass in task_mass(layers, num_tasks, labels)]
+def greedy_assignment(layers: list[SpatialLayer], num_tasks: int, labels: int,
+                      rule: Assignment = "per_neuron",
+                      active: list[Tensor] | None = None) -> list[Tensor]:
+    """Task id (n_k,) int64 of every neuron of each hidden layer k = 0..L-1 (-1: none)."""
+    masses = task_mass(layers, num_tasks, labels, rule, active)
+    return [assign(mass, None if active is None else active[k])
+            for k, mass in enumerate(masses)]
 
 
 class Segregation(NamedTuple):
-    per_layer: dict[int, float]  # hidden layer index -> balanced accuracy in [0, 1]
-    skipped: dict[int, str]      # hidden layer index -> why it was not scored
+    per_layer: dict[int, float]  # every hidden layer -> balanced accuracy in [0, 1] (chance
+                                 # 1/T where it cannot be scored)
+    at_chance: dict[int, str]    # hidden layers that could not be scored -> why
+    balance: dict[int, tuple[int, ...]]  # hidden layer -> assigned neurons per task
 
     @property
     def mean(self) -> float:
-        """Mean over scored hidden layers; NaN when none could be scored."""
-        return float(np.mean(list(self.per_layer.values()))) if self.per_layer else float("nan")
+        """Mean over every hidden layer (unscorable ones at chance)."""
+        return float(np.mean(list(self.per_layer.values())))
+
+    @property
+    def scored(self) -> int:
+        """How many hidden layers were scored (the others count at chance)."""
+        return len(self.per_layer) - len(self.at_chance)
 
 
 def stratified_folds(tasks: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
@@ -99,20 +135,30 @@ def knn_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
     return classes[votes.argmax(1)]
 
 
+def neighbours_for(smallest: int, folds: int) -> int:
+    """k of the k-NN: NEIGHBOURS, or the largest odd number of the smallest group's neurons
+    that every training split keeps (smallest - ceil(smallest / folds)) when that is fewer."""
+    kept = smallest - -(-smallest // folds)
+    k = min(NEIGHBOURS, kept)
+    return max(1, k if k % 2 else k - 1)
+
+
 def layer_segregation(positions: np.ndarray, tasks: np.ndarray) -> float | str:
-    """Cross-validated 3-NN balanced accuracy of tasks from positions, or why it can't be.
+    """Cross-validated k-NN balanced accuracy of tasks from positions, or why it can't be.
 
     Balanced accuracy = mean over tasks of the fraction of that task's neurons predicted
     right. Numpy only: the result equals scikit-learn's cross_val_predict with
-    KNeighborsClassifier and StratifiedKFold(shuffle, seed 0) (tested), ~40x faster.
+    KNeighborsClassifier(neighbours_for(...)) and StratifiedKFold(shuffle, seed 0) (tested).
+    Unassigned neurons (task -1) are left out.
     """
+    positions, tasks = positions[tasks != UNASSIGNED], tasks[tasks != UNASSIGNED]
     groups, counts = np.unique(tasks, return_counts=True)
     if len(groups) < 2:
-        return f"all {len(tasks)} neurons belong to one task"
+        return f"all {len(tasks)} assigned neurons belong to one task"
     folds = min(MAX_FOLDS, int(counts.min()))
     if folds < 2:
         return f"smallest task group has {counts.min()} neuron(s); cross-validation needs 2"
-    neighbours = min(NEIGHBOURS, len(tasks) - -(-len(tasks) // folds))
+    neighbours = neighbours_for(int(counts.min()), folds)
     fold_of = stratified_folds(tasks, folds)
     predicted = np.empty_like(tasks)
     for fold in range(folds):
@@ -123,16 +169,22 @@ def layer_segregation(positions: np.ndarray, tasks: np.ndarray) -> float | str:
     return float(np.mean(recalls))
 
 
-def segregation(layers: list[SpatialLayer], num_tasks: int, labels: int) -> Segregation:
-    """Segregation of every hidden layer of a network given as its L + 1 spatial layers."""
-    scored: dict[int, float] = {}
-    skipped: dict[int, str] = {}
-    for k, tasks in enumerate(greedy_assignment(layers, num_tasks, labels)):
+def segregation(layers: list[SpatialLayer], num_tasks: int, labels: int,
+                rule: Assignment = "per_neuron",
+                active: list[Tensor] | None = None) -> Segregation:
+    """Segregation of every hidden layer of a network given as its L + 1 spatial layers;
+    a layer that cannot be scored counts at chance, 1/num_tasks."""
+    scores: dict[int, float] = {}
+    at_chance: dict[int, str] = {}
+    balance: dict[int, tuple[int, ...]] = {}
+    for k, tasks in enumerate(greedy_assignment(layers, num_tasks, labels, rule, active)):
+        ids = tasks.cpu().numpy()
+        balance[k] = tuple(int(c) for c in np.bincount(ids[ids >= 0], minlength=num_tasks))
         positions = layers[k].positions.detach().cpu().double().numpy()
-        result = layer_segregation(positions, tasks.cpu().numpy())
+        result = layer_segregation(positions, ids)
         if isinstance(result, str):
-            skipped[k] = result
-            _logger.debug("segregation of layer %d skipped: %s", k, result)  # in .skipped
+            at_chance[k], scores[k] = result, 1.0 / num_tasks
+            _logger.debug("segregation of layer %d at chance: %s", k, result)  # in .at_chance
         else:
-            scored[k] = result
-    return Segregation(scored, skipped)
+            scores[k] = result
+    return Segregation(scores, at_chance, balance)

@@ -139,6 +139,21 @@ def evaluate(model: SpatialNetwork, batches: TaskBatches) -> Evaluation:
     return Evaluation(float(loss_sum) / max(labelled, 1), accuracy, counts.tolist())
 
 
+@torch.no_grad()
+def active_neurons(model: SpatialNetwork, batches: TaskBatches) -> list[Tensor]:
+    """Per hidden layer, (n_k,) bool: the neuron's output (a channel: anywhere in its map) is
+    non-zero on some validation input. A never-active neuron (a dead ReLU) carries no task."""
+    was_training = model.training
+    model.eval()
+    active: list[Tensor] | None = None
+    for batch in batches.epoch(shuffle=False):
+        fired = [(h != 0).flatten(2).any(2).any(0) if h.dim() > 2 else (h != 0).any(0)
+                 for h in model.features(batch.inputs)[:-1]]
+        active = fired if active is None else [a | f for a, f in zip(active, fired)]
+    model.train(was_training)
+    return active or []
+
+
 class Trainer:
     """Owns the model, optimizer, data and best-so-far of one run; epochs advance it.
 
@@ -215,12 +230,17 @@ class Trainer:
         return results
 
     def segregation_metrics(self, model: SpatialNetwork | None = None) -> dict[str, float]:
-        """Segregation of the hidden layers of model (default: the current one)."""
+        """Segregation of the hidden layers of model (default: the current one), neurons
+        never active on the validation data left out; how many layers were scored, and each
+        layer's task balance."""
         data = self.config.data
-        layers = (model or self.model).spatial_layers
-        result = segregation(layers, data.num_tasks, data.labels)
-        return {m.SEGREGATION: result.mean,
-                **{m.layer_segregation(k): v for k, v in result.per_layer.items()}}
+        network = model or self.model
+        result = segregation(network.spatial_layers, data.num_tasks, data.labels,
+                             active=active_neurons(network, self.validation_batches))
+        balance = {m.task_balance(k): min(counts) / max(max(counts), 1)
+                   for k, counts in result.balance.items()}
+        return {m.SEGREGATION: result.mean, m.SEGREGATION_SCORED: result.scored,
+                **{m.layer_segregation(k): v for k, v in result.per_layer.items()}, **balance}
 
     def best_model(self) -> SpatialNetwork:
         """A copy of the network with the best validation weights."""

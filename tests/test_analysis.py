@@ -292,8 +292,8 @@ def test_segregation_equals_scikit_learns_cross_validated_knn(seed):
 
 def _sklearn_segregation(positions: np.ndarray, tasks: np.ndarray) -> float:
     """The scikit-learn pipeline layer_segregation replaces: min(5, smallest task) stratified
-    shuffled folds (seed 0), k-NN with k = min(3, neurons outside the largest test fold),
-    balanced accuracy. Also checks that the numpy folds are scikit-learn's."""
+    shuffled folds (seed 0), k-NN with k = min(3, neurons outside the largest test fold, the
+    smallest task's neurons left in training), odd, balanced accuracy. Also checks that the numpy folds are scikit-learn's."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.neighbors import KNeighborsClassifier
@@ -309,8 +309,11 @@ def _sklearn_segregation(positions: np.ndarray, tasks: np.ndarray) -> float:
         expected_folds[test] = fold
         largest_fold = max(largest_fold, len(test))
     assert np.array_equal(stratified_folds(tasks, folds), expected_folds)
-    predicted = cross_val_predict(KNeighborsClassifier(min(3, n - largest_fold)), positions,
-                                  tasks, cv=splitter)
+    smallest = int(np.unique(tasks, return_counts=True)[1].min())
+    neighbours = min(3, n - largest_fold, smallest - -(-smallest // folds))
+    neighbours = max(1, neighbours if neighbours % 2 else neighbours - 1)
+    predicted = cross_val_predict(KNeighborsClassifier(neighbours), positions, tasks,
+                                  cv=splitter)
     return balanced_accuracy_score(tasks, predicted)
 
 
@@ -350,7 +353,10 @@ def test_analyze_command_says_why_a_layer_has_no_segregation(tmp_path, capsys):
     assert main(["analyze", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     segregation = json.loads((tmp_path / "out" / "analysis.json").read_text())["segregation"]
-    assert "1" in segregation["skipped"] and "1" not in segregation["per_layer"]
-    assert segregation["skipped"]["1"] == "all 1 neurons belong to one task"
-    for layer, why in segregation["skipped"].items():
-        assert f"  layer {layer} not scored: {why}\n" in out
+    # layer 1's one neuron feeds one task's head more; all of layer 0 then feeds only it
+    assert segregation["at_chance"] == {"0": "all 12 assigned neurons belong to one task",
+                                        "1": "all 1 assigned neurons belong to one task"}
+    assert segregation["per_layer"] == {"0": 0.5, "1": 0.5}  # at chance, 1/T, in the mean
+    assert segregation["mean"] == pytest.approx(np.mean(list(segregation["per_layer"].values())))
+    for layer, why in segregation["at_chance"].items():
+        assert f"  layer {layer} counted at chance: {why}\n" in out

@@ -49,9 +49,14 @@ def context(tmp_path):
 
 def test_task_mass_and_greedy_assignment(context):
     layers = context.model.spatial_layers
-    mass = task_mass(layers, 2, 5)
+    mass = task_mass(layers, 2, 5, "summed")  # the seed's rule
     assert mass[1].tolist() == [[5.0, 6.0, 0.0], [0.0, 5.0, 5.0]]  # (task, neuron)
     assert mass[0].tolist() == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+    assert [a.tolist() for a in greedy_assignment(layers, 2, 5, "summed")] == [
+        [0, 0, 1, 1], [0, 0, 1]]
+    per_neuron = task_mass(layers, 2, 5)  # the default: / neurons of the task in layer k+1
+    assert torch.allclose(per_neuron[1], torch.tensor([[1.0, 1.2, 0.0], [0.0, 1.0, 1.0]]))
+    assert per_neuron[0].tolist() == [[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]  # 2 and 1
     assert [a.tolist() for a in greedy_assignment(layers, 2, 5)] == [[0, 0, 1, 1], [0, 0, 1]]
 
 

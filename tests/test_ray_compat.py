@@ -68,3 +68,58 @@ def test_an_untested_ray_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"^ray: version 2\.61\.0 is installed, spatialsearch "
                                           r"is tested with 2\.60\.0; install that"):
         check_ray_version("2.61.0")
+
+
+def _stopped_stream(rungs: tuple[int, ...]) -> OptunaSearch:
+    """Six trials, full length 8, MO-ASHA rungs at epochs 2 and 4 (as decided elsewhere): the
+    lower-numbered trials are the worst at their rungs, t4 and t5 reach the second rung."""
+    searcher = PruneAwareOptunaSearch(
+        space=DefineByRun(CONFIG.space, {}), metric=["val_accuracy", "segregation"],
+        mode=["max", "max"], full_epochs=8, rungs=rungs)
+    vectors = {"t0": (0.50, 0.50), "t1": (0.55, 0.52), "t2": (0.70, 0.55), "t3": (0.80, 0.60),
+               "t4": (0.85, 0.70), "t5": (0.90, 0.75)}
+    for trial_id, (accuracy, segregation) in vectors.items():
+        searcher.suggest(trial_id)
+        last = 4 if trial_id in ("t4", "t5") else 2
+        for epoch in (2, 4)[: 1 + (last == 4)]:
+            searcher.on_trial_result(trial_id, {"epoch": epoch, "val_accuracy": accuracy,
+                                                "segregation": segregation + epoch / 100})
+        searcher.on_trial_complete(trial_id, {"epoch": last, "val_accuracy": accuracy,
+                                              "segregation": segregation + last / 100})
+    return searcher
+
+
+def test_stopped_trials_reach_tpe_ranked_by_the_rung_they_reached_and_their_rank_there():
+    """Optuna 5's multi-objective TPE ranks every PRUNED trial alike: its good group is the
+    lowest-numbered. With MO-ASHA's judgement as a constraint (moasha.stopped_violation), the
+    good group holds the trials that went furthest and ranked best, and all stay PRUNED."""
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    for rungs, expected in (((), {0, 1, 2}), ((2, 4), {3, 4, 5})):
+        searcher = _stopped_stream(rungs)
+        study = searcher._ot_study
+        trials = study.get_trials(deepcopy=False)
+        assert all(t.state == TrialState.PRUNED for t in trials)
+        below, _ = _split_trials(study, trials, 3)
+        assert {t.number for t in below} == expected
+    judged = {t.number: t.constraints["stopped_by_moasha"] for t in trials}
+    # rung 1 of 2 reached: 2 - q, q the share of the vectors recorded there when the trial
+    # stopped that score below it; rung 2 of 2: 1 - q
+    assert judged == pytest.approx({0: 2.0, 1: 2 - 1 / 2, 2: 2 - 2 / 3, 3: 2 - 3 / 4,
+                                    4: 1.0, 5: 1 - 1 / 2})
+
+
+def test_constraints_reach_optuna_as_violations_of_the_last_epoch():
+    from spatialsearch.search.constraints import Constraint
+
+    searcher = PruneAwareOptunaSearch(
+        space=DefineByRun(CONFIG.space, {}), metric=["val_accuracy", "segregation"],
+        mode=["max", "max"], full_epochs=10,
+        constraints=(Constraint("val_accuracy", low=0.85),))
+    for trial_id, accuracy in (("t0", 0.80), ("t1", 0.90)):
+        searcher.suggest(trial_id)
+        searcher.on_trial_complete(trial_id, {"epoch": 10, "val_accuracy": accuracy,
+                                              "segregation": 0.7})
+    violations = [t.constraints["val_accuracy"] for t in searcher._ot_study.trials]
+    assert violations == pytest.approx([0.05, -0.05])
+    assert [t.state for t in searcher._ot_study.trials] == [TrialState.COMPLETE] * 2

@@ -18,8 +18,8 @@ def command_analyze(args: argparse.Namespace) -> int:
     seg = report["segregation"]
     print(f"segregation: mean {seg['mean']:.3f}, per layer "
           + ", ".join(f"{k}: {v:.3f}" for k, v in seg["per_layer"].items()))
-    for k, why in seg["skipped"].items():
-        print(f"  layer {k} not scored: {why}")
+    for k, why in seg["at_chance"].items():
+        print(f"  layer {k} counted at chance: {why}")
     for method, result in report["scores"].items():
         print(f"split {method:11s} diagonal {result['diagonal']:.3f}  "
               f"off-diagonal {result['off_diagonal']:.3f}")

@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 from typing import Any, Sequence
 
+from spatialsearch.search.constraints import Constraint
 from spatialsearch.search.front import ParetoFront
 from spatialsearch.search.reseed import RESEED_TAG, Spread
 from spatialsearch.search.results import short_value, text_table
@@ -18,8 +19,8 @@ KNEE_TAG = "spatialsearch.knee"      # the recommended front trial (front.knee_i
 HYPERVOLUME = "hypervolume"          # parent run: the front's hypervolume, step = full trials
 
 
-def front_summary(front: ParetoFront, rows: dict[str, Any],
-                  spreads: Sequence[Spread]) -> dict[str, Any]:
+def front_summary(front: ParetoFront, rows: dict[str, Any], spreads: Sequence[Spread],
+                  constraints: Sequence[Constraint] = ()) -> dict[str, Any]:
     """The `pareto` section of summary.json. rows: trial id -> results.TrialRow."""
     by_id = {s.trial_id: s for s in spreads}
     names = [o.metric for o in front.objectives]
@@ -38,6 +39,8 @@ def front_summary(front: ParetoFront, rows: dict[str, Any],
     return {"objectives": [{"metric": o.metric, "mode": o.mode} for o in front.objectives],
             "reference_point": dict(zip(names, front.reference)),
             "hypervolume": front.hypervolume, "knee": front.knee,
+            "constraints": [c.describe() for c in constraints],
+            "infeasible": list(front.infeasible),
             "history": [{"full_trials": n, "seconds": s, HYPERVOLUME: hv}
                         for n, s, hv in front.history],
             "members": members}
@@ -80,6 +83,10 @@ def format_pareto(pareto: dict[str, Any]) -> str:
     reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
     lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
                  f"(reference point: {reference})")
+    if pareto.get("constraints"):
+        lines.append(f"feasible front: {' and '.join(pareto['constraints'])}; "
+                     f"{len(pareto['infeasible'])} full trials infeasible (results.csv: "
+                     f"feasible False)")
     if pareto.get("knee"):
         lines.append(f"recommended (knee): {pareto['knee']}, closest to the ideal point with "
                      f"each objective scaled between its reference and the front's best")

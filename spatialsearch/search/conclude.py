@@ -88,7 +88,7 @@ def _answer(config: SearchConfig, rows: list[TrialRow], summary: SearchSummary,
         spread = _reseed(config, [(t, by_id[t].params, by_id[t].objectives) for t in members],
                          tracking, trainable)
     if front is not None:
-        summary.pareto = front_summary(front, by_id, spread)
+        summary.pareto = front_summary(front, by_id, spread, config.constraints)
         write_pareto_csv(config.folder / "pareto.csv", summary.pareto)
         log_front(tracking, summary.pareto)
     elif spread:

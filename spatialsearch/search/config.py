@@ -45,6 +45,7 @@ from spatialsearch.search.distributions import (
     parse_distribution,
     thaw,
 )
+from spatialsearch.search.constraints import Constraint, parse_constraints
 from spatialsearch.search.objectives import (
     Objective,
     check_meaningful,
@@ -69,6 +70,7 @@ from spatialsearch.validation import (
     check_keys,
     integer,
     mapping,
+    number,
     text,
     tracking_uri,
 )
@@ -78,8 +80,11 @@ from spatialsearch.validation import (
 class SearchConfig:
     name: str = "search"
     objectives: tuple[Objective, ...] = (Objective(m.VAL_ACCURACY, "max"),)
+    constraints: tuple[Constraint, ...] = ()  # bounds a trial must meet (constraints.py)
     num_samples: int = 8
     max_concurrent_trials: int = 2
+    time_budget_s: float = 0.0          # stop starting and running trials after this many
+                                        # seconds of search (Tune's); 0 = no limit
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     search: SearchAlgorithmConfig = field(default_factory=SearchAlgorithmConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
@@ -161,7 +166,8 @@ class SearchConfig:
 
 
 _TOP_KEYS = {
-    "name", "metric", "mode", "objectives", "reseed", "num_samples", "max_concurrent_trials",
+    "name", "metric", "mode", "objectives", "constraints", "reseed", "num_samples",
+    "max_concurrent_trials", "time_budget_s",
     "scheduler", "search", "resources", "max_failures", "checkpoint_every", "output",
     "tracking_uri", "experiment", "analyze", "fixed", "space", "storage",
 }
@@ -206,8 +212,10 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
 
     config = SearchConfig(
         name=_name(raw.get("name", default.name), "name"), objectives=parse_objectives(raw),
+        constraints=parse_constraints(raw),
         num_samples=count("num_samples", 1, MAX_TRIALS),
         max_concurrent_trials=count("max_concurrent_trials", 1),
+        time_budget_s=number(raw.get("time_budget_s", 0.0), "time_budget_s", 0.0),
         scheduler=parse_scheduler(raw), search=parse_search(raw),
         resources=parse_resources(raw),
         max_failures=count("max_failures", 0), checkpoint_every=count("checkpoint_every", 1),
@@ -222,7 +230,9 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
     _check_cross_fields(config)
     paths = ([f"objectives[{i}].metric" for i in range(len(config.objectives))]
              if "objectives" in raw else ["metric"])
-    check_meaningful(config.objectives, paths, config.corner_configs())
+    check_meaningful(config.objectives + config.constraints,
+                     paths + [f"constraints[{i}].metric" for i in range(len(config.constraints))],
+                     config.corner_configs())
     return config
 
 

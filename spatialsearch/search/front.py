@@ -1,8 +1,8 @@
 """The answer of a search: its Pareto set over the objectives, the front's hypervolume and
 how it grew, and (one objective) the best trial with noise-aware ties.
 
-Only trials trained to their full epochs enter the front: a trial stopped at epoch 5 is not
-comparable with one trained for 50. A trial's objective values are those it reported at its
+Only trials trained to their full epochs, and meeting the search's constraints, enter the
+front: a trial stopped at epoch 5 is not comparable with one trained for 50. A trial's objective values are those it reported at its
 last epoch. The hypervolume's reference point is objectives.Objective.reference_value (chance
 level: 1/C accuracy, 1/T segregation); a metric without one (val_loss, proximity, transport)
 is referred to its worst finite value moved a tenth of the values' range further (MARGIN;
@@ -29,6 +29,7 @@ class TrialOutcome:
     full: bool                      # trained to its full epochs, without error
     values: tuple[float, ...]       # each objective at its last epoch
     ended_at: float                 # unix time of its last result
+    feasible: bool = True           # meets every constraint of the search
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ParetoFront:
     hypervolume: float
     history: tuple[tuple[int, float, float], ...]  # (full trials so far, seconds, hypervolume)
     knee: str | None = None         # the recommended member (knee_index)
+    infeasible: tuple[str, ...] = ()  # full trials left out for failing a constraint
 
 
 def knee_index(points: np.ndarray, reference: np.ndarray) -> int | None:
@@ -80,11 +82,11 @@ def reference_point(objectives: Sequence[Objective], outcomes: Sequence[TrialOut
 
 def pareto_front(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome], *,
                  labels: int, num_tasks: int, started_at: float) -> ParetoFront:
-    """The front of the full trials, its hypervolume, and the hypervolume after each full
-    trial ended (in the order they ended; seconds counted from started_at)."""
+    """The front of the full feasible trials, its hypervolume, and the hypervolume after each
+    such trial ended (in the order they ended; seconds counted from started_at)."""
     modes = [o.mode for o in objectives]
     reference = reference_point(objectives, outcomes, labels, num_tasks)
-    full = sorted((o for o in outcomes if o.full), key=lambda o: o.ended_at)
+    full = sorted((o for o in outcomes if o.full and o.feasible), key=lambda o: o.ended_at)
     ref = oriented(np.array([reference]), modes)[0]
     points = oriented(np.array([o.values for o in full]).reshape(len(full), len(modes)), modes)
     history = tuple((i + 1, full[i].ended_at - started_at, hypervolume(points[: i + 1], ref))
@@ -93,7 +95,8 @@ def pareto_front(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcom
     knee = knee_index(points[members], ref)
     return ParetoFront(tuple(objectives), reference, tuple(full[i].trial_id for i in members),
                        history[-1][2] if history else 0.0, history,
-                       None if knee is None else full[members[knee]].trial_id)
+                       None if knee is None else full[members[knee]].trial_id,
+                       tuple(o.trial_id for o in outcomes if o.full and not o.feasible))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from spatialsearch import metrics as m
 from spatialsearch.pareto import oriented, rank_order
 from spatialsearch.redact import masked
 from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.constraints import feasible
 from spatialsearch.search.front import Candidate, TrialOutcome, rank_single
 from spatialsearch.search.mlflow_view import view_key
 from spatialsearch.search.places import Place, locate
@@ -39,6 +40,7 @@ class TrialRow:
     val_loss: float = float("nan")  # at the epoch of best_metric
     accuracy_se: float = float("nan")  # standard error of val_accuracy at that epoch
     ended_at: float = 0.0  # unix time of the last result
+    feasible: bool = True  # its last epoch meets every constraint (constraints.py)
 
 
 def _column(frame: Any, name: str) -> list[float]:
@@ -74,20 +76,29 @@ def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
             checkpoint=checkpoint, values=tuple(values),
             objectives=tuple(float(last.get(o.metric, math.nan)) for o in config.objectives),
             val_loss=at_best(m.VAL_LOSS), accuracy_se=at_best(m.VAL_ACCURACY_SE),
-            ended_at=float(last.get("timestamp", 0.0))))
+            ended_at=float(last.get("timestamp", 0.0)),
+            feasible=feasible(config.constraints, last)))
     return rows
 
 
 def outcomes(rows: list[TrialRow], config: SearchConfig) -> list[TrialOutcome]:
     return [TrialOutcome(r.trial_id, r.status != "ERROR" and r.epochs == config.epochs,
-                         r.objectives, r.ended_at) for r in rows]
+                         r.objectives, r.ended_at, r.feasible) for r in rows]
 
 
 def rank(config: SearchConfig, rows: list[TrialRow]) -> list[TrialRow]:
     """Finished trials, best first: one objective by rank_single (noise-aware ties on
     val_accuracy); several by multi-objective rank (pareto.rank_order) of the full trials,
-    then the trials stopped early by their first objective."""
+    then the trials stopped early by their first objective. With constraints, the feasible
+    trials come first, each group ranked so."""
     finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
+    if config.constraints:
+        return (_rank(config, [r for r in finished if r.feasible])
+                + _rank(config, [r for r in finished if not r.feasible]))
+    return _rank(config, finished)
+
+
+def _rank(config: SearchConfig, finished: list[TrialRow]) -> list[TrialRow]:
     by_id = {r.trial_id: r for r in finished}
     if not config.multi_objective:
         order = rank_single(config.metric, config.mode, [
@@ -117,10 +128,11 @@ def write_results(config: SearchConfig, rows: list[TrialRow],
         objectives = [o.metric for o in config.objectives]
         writer.writerow(["trial", "status", *keys, f"best_{config.metric}",
                          f"{m.VAL_ACCURACY_SE}_at_best", *[f"last_{o}" for o in objectives],
-                         "epochs"])
+                         "epochs", "feasible"])
         for r in ranked + [r for r in rows if r not in ranked]:
             writer.writerow([r.trial_id, r.status, *(r.params.get(k) for k in keys),
-                             r.best_metric, r.accuracy_se, *r.objectives, r.epochs])
+                             r.best_metric, r.accuracy_se, *r.objectives, r.epochs,
+                             r.feasible])
     summary = SearchSummary(
         search=config.name, metric=config.metric, mode=config.mode,
         objectives=[{"metric": o.metric, "mode": o.mode} for o in config.objectives],
@@ -155,7 +167,8 @@ def format_table(summary: SearchSummary, top: int = 20) -> str:
         shown = [[f"{r['best_metric']:.4f}"] for r in rows]
     header = ["trial", *keys, *names, "epochs"]
     body = [[r["trial_id"], *(short_value(r["params"].get(k)) for k in keys), *values,
-             str(r["epochs"])] for r, values in zip(rows, shown)]
+             str(r["epochs"]) + ("" if r.get("feasible", True) else " infeasible")]
+            for r, values in zip(rows, shown)]
     more = len(summary.table) - len(rows)
     tail = [f"... {more} more trials in results.csv"] if more else []
     return "\n".join([text_table(header, body), *tail])

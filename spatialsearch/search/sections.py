@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.validation import check_keys, integer, literal, mapping, number
+from spatialsearch.validation import boolean, check_keys, integer, literal, mapping, number
 
 SchedulerType = Literal["asha", "moasha", "fifo"]
 Algorithm = Literal["optuna", "random", "grid"]
@@ -27,6 +27,9 @@ class SearchAlgorithmConfig:
     algorithm: Algorithm = "optuna"     # optuna proposes; random samples; grid enumerates
     sampler: OptunaSampler = "tpe"      # optuna's sampler
     seed: int = 0                       # seeds the sampler
+    teach_stopped: bool = True          # MO-ASHA's rung and rank of each stopped trial reach
+                                        # TPE (ray_compat.PruneAwareOptunaSearch); false: all
+                                        # stopped trials tie, as in Optuna
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,16 @@ def parse_scheduler(raw: Mapping[str, Any]) -> SchedulerConfig:
 
 
 def parse_search(raw: Mapping[str, Any]) -> SearchAlgorithmConfig:
-    section = _section(raw, "search", {"algorithm", "sampler", "seed"})
+    section = _section(raw, "search", {"algorithm", "sampler", "seed", "teach_stopped"})
     default = SearchAlgorithmConfig()
     return SearchAlgorithmConfig(
         algorithm=literal(section.get("algorithm", default.algorithm), "search.algorithm",
                           Algorithm),
         sampler=literal(section.get("sampler", default.sampler), "search.sampler",
                         OptunaSampler),
-        seed=integer(section.get("seed", default.seed), "search.seed", 0))
+        seed=integer(section.get("seed", default.seed), "search.seed", 0),
+        teach_stopped=boolean(section.get("teach_stopped", default.teach_stopped),
+                              "search.teach_stopped"))
 
 
 def parse_resources(raw: Mapping[str, Any]) -> ResourcesConfig:

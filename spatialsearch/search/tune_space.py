@@ -135,7 +135,10 @@ def searcher(config: SearchConfig) -> Any:
     # in memory: study.py writes optuna.db from the results (see why there)
     return PruneAwareOptunaSearch(
         space=DefineByRun(config.space, {k: thaw(v) for k, v in config.fixed}),
-        metric=metric, mode=mode, sampler=sampler, full_epochs=config.epochs)
+        metric=metric, mode=mode, sampler=sampler, full_epochs=config.epochs,
+        constraints=config.constraints,
+        rungs=stopping_epochs(config) if config.scheduler.type == "moasha"
+        and config.search.teach_stopped else ())
 
 
 #: MO-ASHA's rungs and stopped trials, in the search's resume folder (driver_record.py)
