@@ -71,9 +71,9 @@ def fit(config: TrialConfig, output: Path, on_epoch: EpochCallback | None = None
     finally:
         if writer is not None:
             writer.close()
-    final = trainer.segregation_metrics()
+    final = trainer.segregation_metrics(with_modularity=True)
     best_model = trainer.best_model()
-    best = {**trainer.best_metrics, **trainer.segregation_metrics(best_model),
+    best = {**trainer.best_metrics, **trainer.segregation_metrics(best_model, with_modularity=True),
             **trainer.test_metrics()}
     save_checkpoint(best_path, best_model, config, int(best[m.EPOCH]), best)
     summary = {

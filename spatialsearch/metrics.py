@@ -13,11 +13,14 @@ VAL_ACCURACY_SE = "val_accuracy_se"    # its standard error: sqrt(sum_t p_t (1 -
 TEST_ACCURACY = "test_accuracy"        # the same on the test split, best checkpoint only
 SEGREGATION = "segregation"            # mean over hidden layers (docs/reference.md, model 8)
 SEGREGATION_SCORED = "segregation_layers_scored"  # hidden layers scored (others at chance)
+MODULARITY = "modularity"              # mean modularity Q of the layer pairs' weight graphs
+                                       # under the task partition (modularity.py)
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
 
 
 TASK_ACCURACY_PREFIX = "val_accuracy_task"   # + task index
 LAYER_SEGREGATION_PREFIX = "segregation_layer"  # + hidden layer index
+MODULARITY_PREFIX = "modularity_layer"           # + k: Q of layer pair (k, k+1)
 TASK_BALANCE_PREFIX = "task_balance_layer"       # + hidden layer index: smallest task's
                                                  # assigned neurons / largest's, in [0, 1]
 
@@ -37,3 +40,7 @@ def layer_segregation(layer: int) -> str:
 
 def task_balance(layer: int) -> str:
     return f"{TASK_BALANCE_PREFIX}{layer}"
+
+
+def layer_modularity(layer: int) -> str:
+    return f"{MODULARITY_PREFIX}{layer}"

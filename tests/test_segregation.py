@@ -131,3 +131,50 @@ def test_a_convolution_layers_channels_are_assigned_by_their_summed_kernels():
                                                                      [0, 0, 1, 1]]
     result = segregation(layers, 2, 5)
     assert result.per_layer == {0: 1.0, 1: 1.0} and not result.at_chance
+
+
+def test_modularity_of_a_six_node_graph_is_the_hand_computed_q():
+    """Layer pair: inputs 0,1 (task 0), 2 (task 1); outputs 0 (task 0), 1,2 (task 1).
+    Edges |W|: o0-i0 2, o0-i1 1, o1-i2 3, o2-i2 1, o2-i0 1; w = 8, strengths in 3,1,4 and out
+    3,3,2. Q = (3/8 - (7/16)^2) + (4/8 - (9/16)^2) = 0.3671875."""
+    from spatialsearch.modularity import pair_modularity
+
+    mass = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 0.0, 1.0]])  # (out, in)
+    q = pair_modularity(mass, np.array([0, 0, 1]), np.array([0, 1, 1]))
+    assert q == pytest.approx((3 / 8 - (7 / 16) ** 2) + (4 / 8 - (9 / 16) ** 2))
+    assert q == pytest.approx(0.3671875)
+    # a dead input neuron leaves the graph: its edges go, the rest is recomputed
+    without = pair_modularity(mass, np.array([0, 0, UNASSIGNED]), np.array([0, 1, 1]))
+    assert without == pytest.approx(pair_modularity(mass[:, :2], np.array([0, 0]),
+                                                    np.array([0, 1, 1])))
+    assert np.isnan(pair_modularity(mass, np.zeros(3, int), np.zeros(3, int)))  # one task
+
+
+def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
+    """Every weight inside its task, tasks of equal strength: Q = 1 - 1/T for every pair."""
+    from spatialsearch.modularity import modularity
+
+    _, model = _network([4, 4])
+    layers = model.spatial_layers
+    with torch.no_grad():
+        for layer in layers[1:]:
+            layer.weight.zero_()
+        layers[1].weight[0:2, 0:2] = 1.0
+        layers[1].weight[2:4, 2:4] = 1.0
+        layers[2].weight[0:5, 0:2] = 1.0
+        layers[2].weight[5:10, 2:4] = 1.0
+    assert modularity(layers, 2, 5) == pytest.approx({0: 0.5, 1: 0.5})
+
+
+def test_modularity_is_an_objective_with_chance_at_zero():
+    from spatialsearch.search.config import search_config_from_dict
+
+    config = search_config_from_dict({
+        "objectives": [{"metric": "val_accuracy", "mode": "max"},
+                       {"metric": "modularity", "mode": "max"}],
+        "scheduler": {"type": "moasha"}, "fixed": {"datasets": ["digits"], "labels": 5},
+        "space": {"transport": {"loguniform": [0.1, 100]}}})
+    assert config.objectives[1].reference_value(5, 2, otherwise=-1.0) == 0.0
+    from spatialsearch.search.tune_space import trial_plan
+
+    assert trial_plan(config).modularity_always

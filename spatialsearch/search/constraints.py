@@ -32,6 +32,8 @@ def metric_range(metric: str) -> tuple[float, float]:
     costs >= 0."""
     if metric.startswith(m.VAL_ACCURACY) or metric.startswith(m.SEGREGATION):
         return _UNIT
+    if metric.startswith(m.MODULARITY):
+        return (-0.5, 1.0)  # Q of any partition lies in [-1/2, 1)
     return _NON_NEGATIVE
 
 

@@ -7,8 +7,9 @@
       - {metric: segregation, mode: max}
 
 Reference point of the hypervolume (reference_value): chance level, where the metric has
-one: 1/C for accuracies (C = labels per task) and 1/T for segregation (T tasks: a 3-NN guess
-of a neuron's task from its position is right 1/T of the time at random). Other metrics have
+one: 1/C for accuracies (C = labels per task), 1/T for segregation (T tasks: a k-NN guess
+of a neuron's task from its position is right 1/T of the time at random) and 0 for
+modularity (a task partition no better than a random one). Other metrics have
 no chance level; their reference lies a tenth of the range beyond the worst value the search's
 trials reached (front.beyond_worst), so that every front member adds volume.
 """
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 
 Mode = Literal["max", "min"]
 #: metrics a search may optimise (per-task and per-layer names are accepted too).
-METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.SEGREGATION, m.PROXIMITY, m.TRANSPORT)
-_PREFIXES = (m.TASK_ACCURACY_PREFIX, m.LAYER_SEGREGATION_PREFIX)
+METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.SEGREGATION, m.MODULARITY, m.PROXIMITY,
+           m.TRANSPORT)
+_PREFIXES = (m.TASK_ACCURACY_PREFIX, m.LAYER_SEGREGATION_PREFIX, m.MODULARITY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Objective:
             return 1.0 / labels
         if self.metric.startswith(m.SEGREGATION):
             return 1.0 / num_tasks
+        if self.metric.startswith(m.MODULARITY):
+            return 0.0  # Q of a partition no better than chance
         return otherwise
 
 
@@ -50,7 +54,7 @@ def parse_metric(raw: Any, path: str) -> str:
     if metric not in METRICS and not any(metric.startswith(p) and metric[len(p):].isdigit()
                                          for p in _PREFIXES):
         raise ConfigError(f"{path}: must be one of {', '.join(METRICS)} (or val_accuracy_taskN, "
-                          f"segregation_layerN), got {raw!r}")
+                          f"segregation_layerN, modularity_layerN), got {raw!r}")
     return metric
 
 
@@ -117,7 +121,7 @@ def check_meaningful(objectives: Sequence[Objective], paths: Sequence[str],
                 f"{tasks} task{'s' * (tasks != 1)} (ceil(classes / labels) per dataset)")
         for objective, path in zip(objectives, paths):
             metric = objective.metric
-            if metric.startswith(m.SEGREGATION) and tasks < 2:
+            if metric.startswith((m.SEGREGATION, m.MODULARITY)) and tasks < 2:
                 raise ConfigError(f"{path}: {metric} needs >= 2 tasks; {made}; lower labels "
                                   f"or add a dataset")
             index = metric.rpartition("task" if metric.startswith(m.TASK_ACCURACY_PREFIX)
@@ -125,7 +129,8 @@ def check_meaningful(objectives: Sequence[Objective], paths: Sequence[str],
             if metric.startswith(m.TASK_ACCURACY_PREFIX) and int(index) >= tasks:
                 raise ConfigError(f"{path}: {metric} names task {index}; {made} "
                                   f"(0..{tasks - 1})")
-            if metric.startswith(m.LAYER_SEGREGATION_PREFIX) and int(index) >= hidden:
+            if metric.startswith((m.LAYER_SEGREGATION_PREFIX, m.MODULARITY_PREFIX)) \
+                    and int(index) >= hidden:
                 raise ConfigError(f"{path}: {metric} names hidden layer {index}; layers "
                                   f"{list(trial.model.layers)} have {hidden} (0..{hidden - 1})")
 

@@ -46,6 +46,8 @@ class TrialPlan:
     cpus: float = 1.0                   # CPUs Tune reserves: torch's and numba's threads
     checkpoint_every: int = 1           # epochs between checkpoints (and segregation)
     checkpoint_at: tuple[int, ...] = ()  # the scheduler's rungs: checkpoint there too
+    modularity_always: bool = False     # measure modularity at every checkpoint (it is an
+                                        # objective or constraint), not only the last epoch
     datasets: SharedDatasets | None = field(default=None, compare=False)  # read once by the
                                         # driver; None: each trial reads the files itself
 
@@ -83,11 +85,12 @@ def train_trial(config: dict[str, Any], plan: TrialPlan = TrialPlan()) -> None:
         if not plan.checkpoint_due(trainer.epoch, trial.run.epochs):
             tune.report(results)
             continue
-        results |= trainer.segregation_metrics()
-        if trainer.epoch == trial.run.epochs:
-            best_model = trainer.best_model()
+        last = trainer.epoch == trial.run.epochs
+        results |= trainer.segregation_metrics(with_modularity=last or plan.modularity_always)
+        if last:
+            best = trainer.segregation_metrics(trainer.best_model(), with_modularity=True)
             results |= {f"best_{key}": value for key, value in
-                        (trainer.segregation_metrics(best_model) | trainer.test_metrics()).items()}
+                        (best | trainer.test_metrics()).items()}
         with tempfile.TemporaryDirectory() as folder:
             atomic_save(trainer.state_dict(), Path(folder) / STATE_FILE)
             save_state(Path(folder) / BEST_FILE, trainer.best_state, trial,
