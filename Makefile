@@ -2,12 +2,13 @@
 # make test   : create .venv when missing, install with test extras, run the whole test suite
 # make bench  : the benchmark tables (docs/benchmarks.md)
 # make gpu-check : every GPU check in one command (benchmarks/gpu_check.py; exits 0 without CUDA)
+# make paper  : the paper's claims on real Fashion-MNIST, with seeds (search_spaces/paper.yaml)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages search train test bench gpu-check mutation clean
+.PHONY: install system-packages search paper train test bench gpu-check mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,11 @@ install: $(STAMP)
 
 search: $(STAMP)
 	$(PY) run_search.py search_spaces/quickstart.yaml --output runs/$$(date +%Y%m%d-%H%M%S)
+
+paper: $(STAMP) system-packages
+	out=runs/paper-$$(date +%Y%m%d-%H%M%S); \
+	  $(PY) run_search.py search_spaces/paper.yaml --output $$out --quiet \
+	  && $(VENV)/bin/spatialsearch claims $$out/paper
 
 train: $(STAMP)
 	$(VENV)/bin/spatialsearch train --datasets digits --labels 5 --input concatenate \

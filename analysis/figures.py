@@ -52,15 +52,23 @@ def checkpoint_segregation(path: str) -> float:
 
 
 def front_with_spread(trials: Sequence[Any], pareto: dict[str, Any], path: Path) -> Path:
-    """Every full trial (grey) on the first two objectives, the front (red) with mean ± std
-    error bars over its reseeded runs where there are some."""
+    """Every full trial (grey; those failing a constraint as orange crosses) on the first two
+    objectives, the front (red) with mean ± std error bars over its reseeded runs where there
+    are some, and the knee (a star)."""
     plt = pyplot()
     names = [o["metric"] for o in pareto["objectives"]][:2]
     figure, axis = plt.subplots(figsize=(6.5, 4.8))
-    full = np.array([t.objectives[:2] for t in trials if len(t.objectives) >= 2
-                     and t.epochs == max(u.epochs for u in trials)], dtype=float)
-    if len(full):
-        axis.scatter(full[:, 0], full[:, 1], color="#999999", s=14, label="full trial")
+    infeasible = set(pareto.get("infeasible", ()))
+    longest = max((u.epochs for u in trials), default=0)
+    for apart in (False, True):
+        full = np.array([t.objectives[:2] for t in trials if len(t.objectives) >= 2
+                         and t.epochs == longest and (t.trial_id in infeasible) == apart],
+                        dtype=float)
+        if len(full) and apart:
+            axis.scatter(full[:, 0], full[:, 1], color="#ff7f0e", marker="x", s=20,
+                         label=f"infeasible ({' and '.join(pareto.get('constraints', []))})")
+        elif len(full):
+            axis.scatter(full[:, 0], full[:, 1], color="#999999", s=14, label="full trial")
     members = pareto["members"]
     at = np.array([[m[n] for n in names] for m in members], dtype=float)
     order = np.argsort(at[:, 0]) if len(at) else []
@@ -73,6 +81,10 @@ def front_with_spread(trials: Sequence[Any], pareto: dict[str, Any], path: Path)
                           fmt="s", color="#1f77b4", capsize=3)
         axis.annotate(member["trial_id"], (member[names[0]], member[names[1]]), fontsize=7,
                       textcoords="offset points", xytext=(4, 4))
+    knee = next((m for m in members if m["trial_id"] == pareto.get("knee")), None)
+    if knee is not None:
+        axis.scatter([knee[names[0]]], [knee[names[1]]], marker="*", s=220, color="#ffbf00",
+                     edgecolor="black", zorder=5, label="knee (recommended)")
     if any(m.get("reseed") for m in members):
         axis.errorbar([], [], fmt="s", color="#1f77b4", label="mean ± std over seeds")
     axis.set_xlabel(names[0])

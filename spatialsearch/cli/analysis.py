@@ -1,4 +1,5 @@
-"""`spatialsearch analyze` and its steps alone: record, plot, split, score."""
+"""`spatialsearch analyze` and its steps alone (record, plot, split, score), and `claims`:
+the paper's claims checked on a finished grid search."""
 
 from __future__ import annotations
 
@@ -100,5 +101,19 @@ def add_analysis_parsers(sub: Any) -> None:
         if name in ("record", "score"):
             step.add_argument("--train", action="store_true", help="use train, not validation")
         step.set_defaults(handler=command_step)
+    claims = sub.add_parser("claims", help="the paper's claims, checked on a finished search",
+                            description="Measure every trial's best checkpoint (accuracy, "
+                            "segregation, modularity, task-free positions split), group by "
+                            "setting over seeds, print the tables; writes <folder>/claims.md.")
+    claims.add_argument("folder", help="the search folder, e.g. runs/paper")
+    claims.set_defaults(handler=command_claims)
+
+
+def command_claims(args: argparse.Namespace) -> int:
+    from analysis.claims import write_claims
+
+    print(write_claims(Path(args.folder)))
+    print(f"claims: {Path(args.folder) / 'claims.md'}")
+    return 0
 
 

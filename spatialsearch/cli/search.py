@@ -58,6 +58,9 @@ def command_search(args: argparse.Namespace) -> int:
 
         print(format_pareto(summary.pareto))
         print(f"pareto.csv: {config.folder / 'pareto.csv'}")
+        picture = config.folder / "report" / "pareto.png"
+        if picture.is_file():
+            print(f"front picture: {picture}")
     elif best:
         se = best.get(m.VAL_ACCURACY_SE)
         noise = (f" ± {se:.4f} (standard error; trials within it tie, the lowest validation "
