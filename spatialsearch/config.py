@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Mapping, get_args
 
+from spatialsearch.datasets import dataset_info, parse_dataset
 from spatialsearch.errors import ConfigError
 from spatialsearch.validation import (
     boolean,
@@ -19,7 +20,6 @@ from spatialsearch.validation import (
     check_keys,
     choice,
     int_list,
-    name_list,
     text,
 )
 
@@ -28,14 +28,6 @@ Sampler = Literal["random", "task"]
 ModelType = Literal["linear", "convolution"]
 Norm = Literal["l1", "l2"]
 
-#: dataset name -> (number of classes, image shape (C, H, W)); docs/reference.md, model 1.
-DATASETS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    "MNIST": (10, (1, 28, 28)),
-    "FashionMNIST": (10, (1, 28, 28)),
-    "KMNIST": (10, (1, 28, 28)),
-    "QMNIST": (10, (1, 28, 28)),
-    "digits": (10, (1, 8, 8)),
-}
 
 #: torch.nn activation classes that take no required argument (checked against torch in tests).
 ACTIVATIONS: tuple[str, ...] = (
@@ -69,7 +61,8 @@ class DataConfig:
     @property
     def tasks_per_dataset(self) -> tuple[int, ...]:
         """ceil(K / C) tasks for a dataset of K classes."""
-        return tuple(math.ceil(DATASETS[name][0] / self.labels) for name in self.datasets)
+        return tuple(math.ceil(dataset_info(name).classes / self.labels)
+                     for name in self.datasets)
 
     @property
     def num_tasks(self) -> int:
@@ -79,7 +72,7 @@ class DataConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one dataset image; all datasets of a run share it."""
-        return DATASETS[self.datasets[0]][1]
+        return dataset_info(self.datasets[0]).shape
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -197,10 +190,12 @@ def _parse_value(key: str, value: Any, path: str) -> Any:
     """Check one flat key's value in isolation and return it in its canonical type."""
     match key:
         case "datasets":
-            return name_list(value, path, tuple(DATASETS))
+            items = [value] if isinstance(value, (str, dict)) else value
+            if not isinstance(items, (list, tuple)) or not items:
+                raise ConfigError(f"{path}: must be a non-empty list of datasets, got {value!r}")
+            return tuple(parse_dataset(item, f"{path}[{i}]") for i, item in enumerate(items))
         case "labels":
-            return bounded(value, path, integer=True, low=1, high=max(
-                classes for classes, _ in DATASETS.values()))
+            return bounded(value, path, integer=True, low=1)
         case "input":
             return choice(value, path, get_args(InputMode))
         case "sampler":
@@ -256,12 +251,16 @@ def parse_flat_value(key: str, value: Any, prefix: str = "") -> Any:
 
 
 def _check_cross_fields(config: TrialConfig, prefix: str) -> None:
-    shapes = {DATASETS[name][1] for name in config.data.datasets}
+    shapes = {dataset_info(name).shape for name in config.data.datasets}
     if len(shapes) > 1:
-        described = ", ".join(f"{n} {DATASETS[n][1]}" for n in config.data.datasets)
+        described = ", ".join(f"{n} {dataset_info(n).shape}" for n in config.data.datasets)
         raise ConfigError(
             f"{prefix}datasets: all datasets of a run must share one image shape, got {described}"
         )
+    most = max(dataset_info(name).classes for name in config.data.datasets)
+    if config.data.labels > most:
+        raise ConfigError(f"{prefix}labels: at most {most}, the classes of the run's largest "
+                          f"dataset, got {config.data.labels}")
     num_layers = len(config.model.layers)
     for i, index in enumerate(config.cost.where):
         if index > num_layers:

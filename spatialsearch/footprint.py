@@ -18,11 +18,8 @@ import math
 import os
 from pathlib import Path
 
-from spatialsearch.config import DATASETS, TrialConfig
-
-#: images per dataset (train + test) as loaded
-SAMPLES = {"digits": 1797, "MNIST": 70000, "FashionMNIST": 70000, "KMNIST": 70000,
-           "QMNIST": 120000}
+from spatialsearch.config import TrialConfig
+from spatialsearch.datasets import dataset_info
 
 
 def parameters(config: TrialConfig) -> int:
@@ -49,8 +46,9 @@ def activations_per_sample(config: TrialConfig) -> int:
 def dataset_bytes(config: TrialConfig) -> int:
     pixels = 0
     for name in config.data.datasets:
-        channels, height, width = DATASETS[name][1]
-        samples = SAMPLES[name]
+        info = dataset_info(name)
+        channels, height, width = info.shape
+        samples = info.samples
         if config.data.train_samples:
             samples = min(samples, config.data.train_samples + 10000)
         pixels += samples * channels * height * width

@@ -139,9 +139,3 @@ def int_list(value: Any, path: str, *, low: int, allow_empty: bool) -> tuple[int
         bounded(item, f"{path}[{i}]", integer=True, low=low) for i, item in enumerate(items)
     )
 
-
-def name_list(value: Any, path: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items:
-        raise ConfigError(f"{path}: must be a non-empty list of names, got {value!r}")
-    return tuple(choice(item, f"{path}[{i}]", allowed) for i, item in enumerate(items))

@@ -65,7 +65,8 @@ def test_tensorboard_event_files_are_written(tmp_path):
 
 
 BAD_INPUT = [
-    (["--datasets", "CIFAR10"], "datasets[0]: must be one of MNIST"),
+    (["--datasets", "CIFAR11"], "datasets[0]: must be one of digits, MNIST"),
+    (["--datasets", "CIFAR10", "--root", "{tmp}/nodata"], "CIFAR10 not found under root"),
     (["--datasets", "MNIST", "digits"], "datasets: all datasets of a run must share one image"),
     (["--activation", "Sigmod"], "did you mean 'Sigmoid'"),
     (["--optimizer", "Adamm"], "optimizer: must be one of"),

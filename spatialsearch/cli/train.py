@@ -13,18 +13,18 @@ import yaml
 from spatialsearch import metrics as m
 from spatialsearch.config import (
     ACTIVATIONS,
-    DATASETS,
     OPTIMIZERS,
     TrialConfig,
     trial_config_from_dict,
 )
+from spatialsearch.datasets import CATALOG
 from spatialsearch.errors import ConfigError
 from spatialsearch.yaml_io import load_yaml
 
 #: flat training key -> (nargs, help). Every key of config.FLAT_KEYS has a flag.
 TRAIN_FLAGS: dict[str, tuple[str | None, str]] = {
-    "datasets": ("+", f"dataset names, one or more tasks each: {', '.join(DATASETS)} "
-                      "(default: digits)"),
+    "datasets": ("+", f"dataset names, one or more tasks each: {', '.join(CATALOG)} "
+                      "(default: digits); own data in a --config file"),
     "labels": (None, "C, classes per task: class k is label k %% C of task k // C (default 5)"),
     "input": (None, "input mode: sequential, concatenate or mix (default concatenate)"),
     "sampler": (None, "sequential mode order: random (tasks interleaved) or task (blocked)"),

@@ -1,4 +1,5 @@
-"""Dataset sources: torchvision MNIST-family files or scikit-learn digits -> per-task tensors.
+"""Dataset sources -> per-task tensors: torchvision's files (the MNIST family here, the others
+in formats.py), scikit-learn's digits, and the researcher's own data (own.py).
 
 docs/reference.md, model 1. A dataset of K classes folds into ceil(K / C) tasks: task = class // C,
 label = class % C. Splits: a seeded validation share carved from train drives checkpoint
@@ -16,7 +17,9 @@ import torch
 from torch import Tensor
 
 from spatialsearch.config import DataConfig
+from spatialsearch.data import formats
 from spatialsearch.data.idx import load_system_copy, system_copy
+from spatialsearch.datasets import own_source
 from spatialsearch.errors import DataError
 
 #: torchvision class name -> raw files it reads under <root>/<name>/raw/.
@@ -65,7 +68,12 @@ class Labelled(NamedTuple):
 
 def missing_files(name: str, root: str) -> list[Path]:
     """The raw files torchvision needs for `name` that are not under root; none when root
-    holds no files for it and a system-wide copy exists (system_source)."""
+    holds no files for it and a system-wide copy exists (system_source), and none for digits
+    and own data (checked when the config is)."""
+    if name == "digits" or own_source(name) is not None:
+        return []
+    if formats.handles(name):
+        return formats.missing(name, root)
     if system_source(name, root) is not None:
         return []
     raw = Path(root) / name / "raw"
@@ -75,6 +83,8 @@ def missing_files(name: str, root: str) -> list[Path]:
 def system_source(name: str, root: str) -> list[Path] | None:
     """The system-wide copy of `name` to read (Debian's dataset-fashion-mnist for
     FashionMNIST), used whenever <root>/<name>/raw holds no files; else None."""
+    if name not in RAW_FILES:
+        return None
     raw = Path(root) / name / "raw"
     if raw.is_dir() and any(raw.iterdir()):
         return None
@@ -167,6 +177,18 @@ def read_dataset(name: str, root: str, download: bool) -> RawDataset:
     """
     if name == "digits":
         return RawDataset(_digits(), None)
+    if own_source(name) is not None:
+        from spatialsearch.data.own import read_own
+
+        (train, train_classes), (test, test_classes) = read_own(name)
+        return RawDataset(Labelled(train, train_classes, 255.0),
+                          Labelled(test, test_classes, 255.0))
+    if formats.handles(name):
+        if download and formats.missing(name, root):
+            formats.download(name, root)
+        (train_x, train_y), (test_x, test_y) = formats.read(name, root)
+        return RawDataset(Labelled(torch.from_numpy(train_x), torch.from_numpy(train_y), 255.0),
+                          Labelled(torch.from_numpy(test_x), torch.from_numpy(test_y), 255.0))
     return RawDataset(_torchvision(name, root, True, download),
                       _torchvision(name, root, False, download))
 

@@ -125,8 +125,8 @@ class SearchConfig:
     @property
     def base_config(self) -> TrialConfig:
         """The fixed keys over defaults (searched keys at their first example value)."""
-        values = dict(self.fixed)
-        values.update({key: dist.example_values()[0] for key, dist in self.space})
+        values = {key: thaw(value) for key, value in self.fixed}
+        values.update({key: thaw(dist.example_values()[0]) for key, dist in self.space})
         return trial_config_from_dict(values)
 
     @property
@@ -134,7 +134,7 @@ class SearchConfig:
         """Every value `datasets` can take in this search (each of the same task count)."""
         for key, dist in self.space:
             if key == "datasets":
-                return [tuple(v) if isinstance(v, tuple) else (v,) for v in dist.values]
+                return [parse_flat_value("datasets", thaw(v)) for v in dist.values]
         return [self.base_config.data.datasets]
 
     def corner_configs(self, limit: int = 256) -> Iterator[TrialConfig]:
