@@ -10,9 +10,14 @@ It prints, per dataset, rule and rung: how many of the 3 hidden layers could be 
 neurons (0.5 = balanced, 0 = one task), and the segregation under the new rule (every layer
 contributes, unscorable ones at chance 1/T).
 
+With --search FOLDER it recomputes a finished search's rung values instead: each trial's last
+checkpoint (state.pt, the weights at the epoch where it stopped or ended) under the seed's
+rule (summed; unscorable layers dropped from the mean, as before) and the new one, per epoch.
+
 Usage:
     python benchmarks/bench_assignment.py                   # digits and Fashion-MNIST
     python benchmarks/bench_assignment.py --datasets digits --networks 4
+    python benchmarks/bench_assignment.py --search runs/<time>/quickstart
 """
 
 from __future__ import annotations
@@ -64,6 +69,47 @@ def study(dataset: str, costs: dict, samples: int) -> list[dict]:
     return rows
 
 
+def rung_values(folder: Path) -> None:
+    """Layers scored per trial at the epoch of its last checkpoint, before and after."""
+    import json
+
+    import torch
+
+    experiment = next(p for p in (folder / "ray").iterdir() if p.is_dir())
+    rows: dict[int, list[tuple[int, int, float, float]]] = {}
+    for trial in sorted(experiment.glob("trial_*")):
+        saved = sorted(trial.glob("checkpoint_*/state.pt"))
+        if not saved:
+            continue
+        params = json.loads((trial / "params.json").read_text())
+        trainer = Trainer(trial_config_from_dict({**params, "device": "cpu"}))
+        state = torch.load(saved[-1], map_location="cpu", weights_only=True)
+        trainer.model.load_state_dict(state["model"])
+        layers = trainer.model.spatial_layers
+        data = trainer.config.data
+        before = segregation(layers, data.num_tasks, data.labels, "summed")
+        after = segregation(layers, data.num_tasks, data.labels,
+                            active=active_neurons(trainer.model, trainer.validation_batches))
+        old_mean = (np.mean([v for k, v in before.per_layer.items()
+                             if k not in before.at_chance]) if before.scored else np.nan)
+        rows.setdefault(int(state["epoch"]), []).append(
+            (before.scored, after.scored, float(old_mean), after.mean))
+    lines = []
+    for epoch, found in sorted(rows.items()):
+        before, after = [f[0] for f in found], [f[1] for f in found]
+        hidden = len(trainer.config.model.layers)
+        counts = lambda xs: ", ".join(f"{k}: {xs.count(k)}" for k in range(hidden + 1)  # noqa
+                                      if xs.count(k))
+        lines.append([str(epoch), str(len(found)), counts(before), counts(after),
+                      f"{np.nanmean([f[2] for f in found]):.3f}",
+                      f"{np.mean([f[3] for f in found]):.3f}"])
+        record("rung_values", search=folder.name, epoch=epoch, trials=len(found),
+               scored_before=before, scored_after=after)
+    print(f"\n### {folder.name}: hidden layers scored per trial (layers scored: trials)")
+    print(table(lines, ["epoch", "trials", "before (summed, dropped)", "after (per_neuron)",
+                        "segregation before", "after (all layers)"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "FashionMNIST"],
@@ -71,7 +117,11 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=8)
     parser.add_argument("--samples", type=int, default=3000, help="Fashion-MNIST train subset")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--search", type=Path, help="a finished search's folder")
     args = parser.parse_args()
+    if args.search is not None:
+        rung_values(args.search)
+        return
     for dataset in args.datasets:
         rows = []
         for costs in drawn_costs(np.random.default_rng(args.seed), args.networks):

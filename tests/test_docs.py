@@ -40,3 +40,76 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert "make search" in head and "make test" in head
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
+#: the page's sections and the folder their module names are relative to
+SECTIONS = {"## The training half: `spatialsearch/`": "spatialsearch",
+            "## The search half: `spatialsearch/search/`": "spatialsearch/search",
+            "## Analysis: `analysis/`": "analysis"}
+
+
+def _documented_modules() -> set[str]:
+    found: set[str] = set()
+    for marker, folder in SECTIONS.items():
+        section = ARCHITECTURE.split(marker, 1)[1].split("\n## ", 1)[0]
+        for line in section.splitlines():
+            if line.startswith("| `"):
+                first = line.split("|")[1]
+                found |= {f"{folder}/{name}" for name in re.findall(r"`([\w/]+\.py)`", first)}
+    return found
+
+
+def _modules() -> set[str]:
+    return {str(p.relative_to(ROOT)) for folder in ("spatialsearch", "analysis")
+            for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def test_the_architecture_page_lists_every_module_and_no_other():
+    documented, present = _documented_modules(), _modules()
+    assert not present - documented, f"missing from docs/architecture.md: {present - documented}"
+    assert not documented - present, f"named but absent: {documented - present}"
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _boundaries() -> list[tuple[str, list[str]]]:
+    """(module path prefix, forbidden import prefixes) from the page's Boundaries table."""
+    table = ARCHITECTURE.split("## Boundaries", 1)[1].split("\n## ", 1)[0]
+    rules = []
+    for line in table.splitlines():
+        cells = line.split("|")
+        if len(cells) < 4 or not cells[2].strip().startswith("`"):
+            continue
+        forbidden = re.findall(r"`([\w.]+)`", cells[3])
+        for where in re.findall(r"`([\w/*.]+)`", cells[2]):
+            rules.append((where.replace("*.py", ""), forbidden))
+    return rules
+
+
+def test_no_import_crosses_a_boundary_the_page_forbids():
+    rules = _boundaries()
+    assert len(rules) == 5 and any(forbidden for _, forbidden in rules)
+    crossings = []
+    for module in sorted(_modules()):
+        for where, forbidden in rules:
+            top_level_only = where.endswith("spatialsearch/")
+            inside = module.startswith(where) and (
+                not top_level_only or "/" not in module[len(where):])
+            if not inside:
+                continue
+            for name in _imports(ROOT / module):
+                crossings += [f"{module} imports {name}" for bad in forbidden
+                              if name == bad or name.startswith(bad + ".")]
+    assert not crossings, crossings
