@@ -5,7 +5,8 @@ modularity Q (as a trial logs them: spatialsearch.segregation and .modularity, n
 active on the validation data left out) and the task-free `positions` split (k-means on the
 positions, matched to tasks only when scoring: diagonal and off-diagonal accuracy). Trials
 that differ only in `seed` form one setting, shown as mean ± std over its seeds. Settings:
-"costs" is proximity and transport both > 0, "none" both 0. A claim holds when a one-sided
+"costs" is proximity and transport both > 0, "none" both 0 (one of them alone is
+shown as such; the claims compare "costs" with "none"). A claim holds when a one-sided
 Welch t-test (scipy) over the seeds gives p < 0.05 in the claimed direction.
 
     spatialsearch claims <search folder>      # prints the tables; writes <folder>/claims.md
@@ -59,21 +60,33 @@ def measure(checkpoint: str, params: dict[str, Any]) -> Measured:
                     positions.diagonal, positions.off_diagonal)
 
 
+def distinct(params: dict[str, Any]) -> tuple:
+    """What makes a trial's run distinct: its params, without `sampler` outside sequential
+    mode (where it is unused: the grid's two sampler values are the same run)."""
+    used = {k: v for k, v in params.items()
+            if k != "sampler" or params.get("input") == "sequential"}
+    return tuple(sorted((k, str(v)) for k, v in used.items()))
+
+
 def measure_search(folder: Path) -> list[Measured]:
-    """Every finished trial of the search in folder (its summary.json), measured."""
+    """Every distinct finished trial of the search in folder (its summary.json), measured
+    once: a repeat of the same run (distinct) would count one seed twice."""
     summary = folder / "summary.json"
     if not summary.is_file():
         raise ConfigError(f"folder: {folder} holds no summary.json of a finished search")
     table = json.loads(summary.read_text())["table"]
-    return [measure(row["checkpoint"], row["params"]) for row in table
-            if row["checkpoint"] and Path(row["checkpoint"]).is_file()]
+    runs = {distinct(row["params"]): row for row in reversed(table)
+            if row["checkpoint"] and Path(row["checkpoint"]).is_file()}
+    return [measure(row["checkpoint"], row["params"]) for row in reversed(runs.values())]
 
 
 def _costs(setting: dict[str, Any]) -> str:
     proximity, transport = setting.get("proximity", 0), setting.get("transport", 0)
     if proximity > 0 and transport > 0:
         return "costs"
-    return "none" if proximity == 0 and transport == 0 else "one cost"
+    if proximity > 0 or transport > 0:
+        return "proximity only" if proximity > 0 else "transport only"
+    return "none"
 
 
 def _mode(setting: dict[str, Any]) -> str:
@@ -99,15 +112,18 @@ def _greater(a: list[float], b: list[float]) -> float:
 
 
 def claims_tables(measured: list[Measured]) -> str:
-    """The three tables and the verdicts, as Markdown."""
+    """The table (a row per input mode and costs setting) and the verdicts, as Markdown."""
     groups: dict[tuple[str, str], list[Measured]] = {}
     for row in measured:
         groups.setdefault((_costs(row.setting), _mode(row.setting)), []).append(row)
-    get = lambda costs, mode, field: [getattr(r, field) for r in groups.get((costs, mode), [])]  # noqa
+
+    def get(costs: str, mode: str, field: str) -> list[float]:
+        return [getattr(r, field) for r in groups.get((costs, mode), [])]
+
     lines = ["| input mode | costs | accuracy | segregation | modularity Q | positions split "
              "diagonal | off-diagonal |", "|---|---|---|---|---|---|---|"]
     for mode in MODES:
-        for costs in ("costs", "none"):
+        for costs in ("costs", "proximity only", "transport only", "none"):
             if (costs, mode) in groups:
                 lines.append(f"| {mode} | {costs} | " + " | ".join(_cell(get(costs, mode, f))
                              for f in ("accuracy", "segregation", "modularity", "diagonal",

@@ -75,7 +75,7 @@ def rung_values(folder: Path) -> None:
 
     import torch
 
-    experiment = next(p for p in (folder / "ray").iterdir() if p.is_dir())
+    experiment = folder / "ray" / folder.name  # the search's own Tune experiment
     rows: dict[int, list[tuple[int, int, float, float]]] = {}
     for trial in sorted(experiment.glob("trial_*")):
         saved = sorted(trial.glob("checkpoint_*/state.pt"))

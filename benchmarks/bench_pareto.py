@@ -19,7 +19,7 @@ other set-up; when (a)'s median curve reaches (b)'s final median, as a share of 
 a PNG of the median curves with their interquartile bands.
 
 Usage:
-    python benchmarks/bench_pareto.py                         # Fashion-MNIST, seeds 0-9
+    python benchmarks/bench_pareto.py                         # Fashion-MNIST, seeds 0-9, 80 s
     python benchmarks/bench_pareto.py --dataset digits --seeds 0 1 --budget 20   # quick check
     python benchmarks/bench_pareto.py --report runs.jsonl     # tables and PNG from a saved run
 """
@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=list(DATASETS), default="fashion")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds per search")
+    parser.add_argument("--budget", type=float, default=80.0, help="seconds per search")
     parser.add_argument("--samples", type=int, default=6000, help="Fashion-MNIST train subset")
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--grace", type=int, default=2)

@@ -45,6 +45,14 @@ CATALOG: dict[str, DatasetInfo] = {
        for split, (classes, images) in EMNIST_SPLITS.items()},
 }
 OWN_KINDS = ("npz", "image_folder")
+#: own datasets described without their files: a trial on a node that lacks them gets them
+#: through Ray's object store (data/shared.py remembers them there before parsing its config)
+_REMEMBERED: dict[str, DatasetInfo] = {}
+
+
+def remember(name: str, info: DatasetInfo) -> None:
+    """Own data `name` is `info`, known from arrays already read (no file is opened)."""
+    _REMEMBERED[name] = info
 
 
 def own_source(name: str) -> tuple[str, Path] | None:
@@ -64,12 +72,14 @@ def parse_dataset(value: Any, path: str) -> str:
     """
     if isinstance(value, str) and value in CATALOG:
         return value
+    if isinstance(value, str) and value in _REMEMBERED:
+        return value
     if isinstance(value, str) and own_source(value) is not None:  # as a saved config holds it
         kind, where = own_source(value)
         value = {kind: str(where)}
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in OWN_KINDS:
         kind, where = next(iter(value.items()))
-        if not isinstance(where, str) or not where:
+        if not isinstance(where, str) or not where or "\x00" in where:
             raise ConfigError(f"{path}.{kind}: must be a path, got {where!r}")
         name = f"{kind}:{Path(where).expanduser().resolve()}"
         from spatialsearch.data.own import describe
@@ -87,6 +97,8 @@ def dataset_info(name: str) -> DatasetInfo:
     """K, shape and size of a parsed dataset name (own data: from its files)."""
     if name in CATALOG:
         return CATALOG[name]
+    if name in _REMEMBERED:
+        return _REMEMBERED[name]
     from spatialsearch.data.own import describe
 
     return describe(name, "datasets")

@@ -9,7 +9,8 @@ import math
 import pytest
 
 from spatialsearch.search.results import TrialRow
-from spatialsearch.search.answer import format_pareto, front_summary, write_pareto_csv
+from spatialsearch.cli.tables import format_pareto
+from spatialsearch.search.answer import front_summary, write_pareto_csv
 from spatialsearch.search.front import TrialOutcome, pareto_front
 from spatialsearch.search.reseed import Spread, reseed_configs, spreads
 from spatialsearch.search.config import search_config_from_dict

@@ -19,8 +19,9 @@ from spatialsearch.train import Trainer, evaluate
 @pytest.mark.parametrize("setting, costs, mode", [
     ({"proximity": 1, "transport": 10, "input": "concatenate"}, "costs", "concatenate"),
     ({"proximity": 0, "transport": 0, "input": "mix", "sampler": "task"}, "none", "mix"),
-    ({"proximity": 1, "transport": 0, "input": "sequential", "sampler": "task"}, "one cost",
-     "sequential, task sampler"),
+    ({"proximity": 1, "transport": 0, "input": "sequential", "sampler": "task"},
+     "proximity only", "sequential, task sampler"),
+    ({"proximity": 0, "transport": 10, "input": "mix"}, "transport only", "mix"),
     ({"input": "sequential"}, "none", "sequential, random sampler"),
 ])
 def test_settings_are_named_by_costs_and_input_mode(setting, costs, mode):
@@ -75,3 +76,15 @@ def test_a_claim_holds_only_when_the_test_says_so():
     noise = claims_tables(rows(True, [0.50, 0.70, 0.30]) + rows(False, [0.52, 0.49, 0.51]))
     assert noise.split("the costs raise segregation")[1].split("\n")[0].endswith("| no |")
     assert np.isclose(float(clear.split("the costs raise segregation | ")[1][:5]), 0.9)
+
+
+def test_a_run_repeated_by_an_unused_grid_key_counts_once():
+    from analysis.claims import distinct
+
+    concatenate = {"input": "concatenate", "proximity": 1, "seed": 1}
+    assert distinct({**concatenate, "sampler": "random"}) == distinct(
+        {**concatenate, "sampler": "task"})
+    sequential = {"input": "sequential", "proximity": 1, "seed": 1}
+    assert distinct({**sequential, "sampler": "random"}) != distinct(
+        {**sequential, "sampler": "task"})
+    assert distinct({**concatenate, "seed": 2}) != distinct(concatenate)

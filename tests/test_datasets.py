@@ -196,12 +196,13 @@ BASE = {"metric": "val_accuracy", "space": {"lr": {"loguniform": [0.001, 0.01]}}
     (lambda p: {"npz": str(_npz(p / "a.npz", y_test=np.arange(12) - 3))},
      r"fixed\.datasets\[0\]\.npz: y_test holds class -3; classes are integers >= 0"),
     (lambda p: {"npz": str(_npz(p / "a.npz", x_test=np.zeros((12, 3, 7, 7), np.uint8)))},
-     r"fixed\.datasets\[0\]\.npz: x_train images are \(3, 6, 6\), x_test's \(3, 7, 7\); they must match"),
+     r"fixed\.datasets\[0\]\.npz: x_train images are \(3, 6, 6\), x_test's \(3, 7, 7\)"),
     (lambda p: {"npz": str(_npz(p / "a.npz", y_train=np.zeros(39, int)))},
      r"fixed\.datasets\[0\]\.npz: y_train must be \(40,\): one class per image"),
     (lambda p: {"npz": str(_npz(p / "a.npz", x_train=np.full((40, 6, 6), 2.0)))},
      r"fixed\.datasets\[0\]\.npz: x_train is float: its values must lie in \[0, 1\]"),
-    (lambda p: {"npz": str(_npz(p / "a.npz", x_test=None))}, r"fixed\.datasets\[0\]\.npz: .* lacks x_test"),
+    (lambda p: {"npz": str(_npz(p / "a.npz", x_test=None))},
+     r"fixed\.datasets\[0\]\.npz: .* lacks x_test"),
     (lambda p: {"image_folder": str(_image_folder(p / "one", classes=("cat",)))},
      r"fixed\.datasets\[0\]\.image_folder: .* has 1 class folder\(s\); a dataset needs >= 2"),
     (lambda p: "SVHM", r"fixed\.datasets\[0\]: must be one of .*\(did you mean 'SVHN'\?\)"),
@@ -278,3 +279,29 @@ def test_a_torchvision_dataset_whose_files_are_absent_is_refused_before_ray(tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fixed.datasets: CIFAR10 not found under root" in err
     assert "cifar-10-batches-py/data_batch_1" in err and not (tmp_path / "out").exists()
+
+
+def test_a_trial_names_own_data_on_a_node_without_its_files(tmp_path):
+    """The driver reads own data once; a trial on a node that lacks the file describes it
+    from the shared arrays (SharedDatasets.remember_own), and splits it as from the file."""
+    from spatialsearch import datasets
+    from spatialsearch.data.shared import SharedDatasets
+    from spatialsearch.data.sources import load_task_data
+
+    path = _npz(tmp_path / "moved.npz")
+    config = trial_config_from_dict({"datasets": [{"npz": str(path)}], "labels": 2})
+    name = config.data.datasets[0]
+    shared = SharedDatasets.read([name], config.data.root, False)
+    expected = load_task_data(config.data, 3, torch.device("cpu"))
+    path.unlink()  # "another node": the file is not there
+    datasets.dataset_info.cache_clear()
+    from spatialsearch.data import own
+
+    own._inspect.cache_clear()
+    with pytest.raises(Exception, match="no file"):
+        trial_config_from_dict({"datasets": [name], "labels": 2})
+    shared.remember_own()
+    again = trial_config_from_dict({"datasets": [name], "labels": 2})
+    assert again.data.image_shape == (3, 6, 6) and again.data.num_tasks == 2
+    split = shared.task_data(again.data, 3, torch.device("cpu"))
+    assert all(torch.equal(a.pixels, b.pixels) for a, b in zip(split.train, expected.train))

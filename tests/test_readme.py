@@ -30,6 +30,12 @@ SMALL = ["--num-samples", "2", "--set", "fixed.epochs=2", "--set", "scheduler.gr
          "--set", "reseed=0", "--set", "analyze=0", "--set", "fixed.train_samples=600"]
 
 
+#: the paper's grid made small: 8 trials of 1 epoch (both costs x seeds 1-2, one input mode)
+PAPER_SMALL = ["--set", "fixed.epochs=1", "--set", "fixed.train_samples=400",
+               "--set", "checkpoint_every=1", "--set", "space.seed.grid=[1,2]",
+               "--set", "space.input.grid=[concatenate]", "--set", "space.sampler.grid=[random]"]
+
+
 def readme_commands(text: str) -> list[str]:
     """The commands of the README's ```bash blocks: continuation lines joined, comments cut."""
     commands = []
@@ -47,6 +53,7 @@ class Scratch:
     def __init__(self, root: Path) -> None:
         self.root, self.output = root, root / "runs"
         self.searched: Path | None = None  # a search folder, for <folder>
+        self.grid: Path | None = None      # the paper's grid search, for claims <folder>
         self.trained: Path | None = None   # a train folder, for runs/train-<time>
 
     def run(self, words: list[str], env: dict[str, str] | None = None) -> str:
@@ -71,6 +78,21 @@ class Scratch:
         if words[1] == "search":
             search = next(line for line in printed.splitlines() if "run_search.py" in line)
             self.search([".venv/bin/python", *shlex.split(search)[1:3]])
+        if words[1] == "paper":  # its search, small, then its claims
+            assert "search_spaces/paper.yaml" in printed and "spatialsearch claims" in printed
+            from spatialsearch.data import missing_files
+
+            data = [] if not missing_files("FashionMNIST", "data") else [
+                "--set", "fixed.datasets=[digits]"]  # without Debian's package: digits
+            self.run([sys.executable, "run_search.py", "search_spaces/paper.yaml", "--output",
+                      str(self.output), "--quiet", *PAPER_SMALL, *data])
+            self.grid = self.output / "paper"
+            self.claims([str(BIN / "spatialsearch"), "claims", "<folder>"])
+
+    def claims(self, words: list[str]) -> None:
+        assert self.grid is not None, "make paper runs before claims in the README"
+        printed = self.run([str(BIN / "spatialsearch"), "claims", str(self.grid)])
+        assert "| concatenate | costs |" in printed and "| claim | measured | holds |" in printed
 
     def train(self, words: list[str]) -> None:
         self.trained = self.root / "train"
@@ -114,11 +136,12 @@ class Scratch:
 
 
 RULES: list[tuple[str, Callable[[Scratch, list[str]], None]]] = [
-    (r"^make (search|test)$", Scratch.make),
+    (r"^make (search|test|paper)$", Scratch.make),
     (r"^\.venv/bin/python run_search\.py ", Scratch.search),
     (r"^python run_search\.py ", Scratch.search),
     (r"^\.venv/bin/spatialsearch train ", Scratch.train),
     (r"^\.venv/bin/spatialsearch analyze ", Scratch.analyze),
+    (r"^\.venv/bin/spatialsearch claims ", Scratch.claims),
     (r"^\.venv/bin/mlflow ui ", lambda s, w: s.serve(w, "http://127.0.0.1:{port}/health")),
     (r"^\.venv/bin/spatialsearch dashboard ",
      lambda s, w: s.serve(w, "http://127.0.0.1:{port}/api/studies")),

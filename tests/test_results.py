@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spatialsearch.search.results import format_table
+from spatialsearch.cli.tables import format_table
 from spatialsearch.search.summary import SearchSummary
 
 

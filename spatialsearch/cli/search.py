@@ -45,7 +45,7 @@ def command_search(args: argparse.Namespace) -> int:
     from spatialsearch.search.capacity import check_cluster
 
     check_cluster(config.resources, args.address)  # before the heavy imports: a quick refusal
-    from spatialsearch.search.results import format_table
+    from spatialsearch.cli.tables import format_pareto, format_table
     from spatialsearch.search.runner import run_search
 
     from spatialsearch.search.mlflow_view import runs_page
@@ -54,8 +54,6 @@ def command_search(args: argparse.Namespace) -> int:
     print(format_table(summary))
     best = summary.best
     if summary.pareto is not None:
-        from spatialsearch.search.answer import format_pareto
-
         print(format_pareto(summary.pareto))
         print(f"pareto.csv: {config.folder / 'pareto.csv'}")
         picture = config.folder / "report" / "pareto.png"

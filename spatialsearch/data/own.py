@@ -39,9 +39,10 @@ def describe(name: str, path: str) -> DatasetInfo:
 @lru_cache(maxsize=32)
 def _inspect(name: str) -> DatasetInfo | str:
     kind, where = own_source(name)
-    if kind == "npz":
-        return _inspect_npz(where)
-    return _inspect_folder(where)
+    try:
+        return _inspect_npz(where) if kind == "npz" else _inspect_folder(where)
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte, no permission
+        return f"cannot read {str(where)!r}: {error}"
 
 
 def _load_npz(where: Path) -> dict[str, np.ndarray] | str:
@@ -103,7 +104,8 @@ def _inspect_folder(where: Path) -> DatasetInfo | str:
     found = {}
     for split in ("train", "test"):
         if not (where / split).is_dir():
-            return f"{str(where)!r} has no {split}/ folder; an image folder holds train/<class>/ and test/<class>/"
+            return (f"{str(where)!r} has no {split}/ folder; an image folder holds "
+                    f"train/<class>/ and test/<class>/")
         found[split] = _images(where / split)
     classes = list(found["train"])
     if len(classes) < 2:
@@ -115,7 +117,8 @@ def _inspect_folder(where: Path) -> DatasetInfo | str:
     for split, by_class in found.items():
         for label, files in by_class.items():
             if not files:
-                return f"{str(where / split / label)!r} holds no image ({', '.join(IMAGE_EXTENSIONS)})"
+                return (f"{str(where / split / label)!r} holds no image "
+                        f"({', '.join(IMAGE_EXTENSIONS)})")
             for file in files:
                 try:
                     with Image.open(file) as image:
@@ -129,7 +132,10 @@ def _inspect_folder(where: Path) -> DatasetInfo | str:
     return DatasetInfo(len(classes), (3, height, width), count)
 
 
-def read_own(name: str) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+Split = tuple[torch.Tensor, torch.Tensor]  # pixels (N, C, H, W) uint8, classes (N,) int64
+
+
+def read_own(name: str) -> tuple[Split, Split]:
     """((train pixels (N, C, H, W) uint8, classes (N,) int64), (test ...)) of own data.
 
     Raises:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from spatialsearch.config import DataConfig
+from spatialsearch.datasets import DatasetInfo, own_source, remember
 from spatialsearch.data.sources import (
     Labelled,
     RawDataset,
@@ -61,6 +62,15 @@ class SharedDatasets:
     def nbytes(self) -> int:
         return sum(a.pixels.nbytes + a.classes.nbytes for pair in self.arrays.values()
                    for a in pair if a is not None)
+
+    def remember_own(self) -> None:
+        """Describe the own datasets it holds from their arrays (datasets.remember), so that a
+        trial's config names them on a node without their files."""
+        for name, (train, test) in self.arrays.items():
+            if own_source(name) is not None and test is not None:
+                classes = int(max(train.classes.max(), test.classes.max())) + 1
+                remember(name, DatasetInfo(classes, tuple(train.pixels.shape[1:]),
+                                           len(train.classes) + len(test.classes)))
 
     def covers(self, config: DataConfig) -> bool:
         """Does it hold every dataset of a trial's config, read from the same root?"""

@@ -11,7 +11,6 @@ from typing import Any, Sequence
 from spatialsearch.search.constraints import Constraint
 from spatialsearch.search.front import ParetoFront
 from spatialsearch.search.reseed import RESEED_TAG, Spread
-from spatialsearch.search.results import short_value, text_table
 from spatialsearch.search.tracking import SearchTracking
 
 PARETO_TAG = "spatialsearch.pareto"
@@ -62,35 +61,6 @@ def write_pareto_csv(path: Path, pareto: dict[str, Any]) -> Path:
                 *(reseed[stat][n] if reseed else "" for n in names for stat in ("mean", "std")),
                 " ".join(str(s) for s in reseed.get("seeds", [])), reseed.get("survives", "")])
     return path
-
-
-def format_pareto(pareto: dict[str, Any]) -> str:
-    """The Pareto table printed after a search (mean ± std when reseeded)."""
-    names = [o["metric"] for o in pareto["objectives"]]
-    keys = sorted({k for m in pareto["members"] for k in m["params"]})
-    header = ["trial", *keys, *names]
-    body = []
-    for member in pareto["members"]:
-        reseed = member.get("reseed")
-        cells = [member["trial_id"], *(short_value(member["params"].get(k)) for k in keys)]
-        for name in names:
-            cells.append(f"{reseed['mean'][name]:.4f} ± {reseed['std'][name]:.4f}" if reseed
-                         else f"{member[name]:.4f}")
-        if reseed is not None and not reseed["survives"]:
-            cells[-1] += "  (dominated after reseeding)"
-        body.append(cells)
-    lines = [text_table(header, body)]
-    reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
-    lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
-                 f"(reference point: {reference})")
-    if pareto.get("constraints"):
-        lines.append(f"feasible front: {' and '.join(pareto['constraints'])}; "
-                     f"{len(pareto['infeasible'])} full trials infeasible (results.csv: "
-                     f"feasible False)")
-    if pareto.get("knee"):
-        lines.append(f"recommended (knee): {pareto['knee']}, closest to the ideal point with "
-                     f"each objective scaled between its reference and the front's best")
-    return "\n".join(lines)
 
 
 def log_front(tracking: SearchTracking, pareto: dict[str, Any]) -> None:

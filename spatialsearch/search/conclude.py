@@ -26,10 +26,11 @@ from spatialsearch.search.answer import (
 )
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.front import pareto_front
-from spatialsearch.search.places import locate, search_place, tune_storage
+from spatialsearch.search.places import locate, tune_storage
 from spatialsearch.search.ray_folder import BEST_FILE, RAY_FOLDER, prune_checkpoints
 from spatialsearch.search.reseed import Spread, reseed_configs, run_reseeds, spreads
 from spatialsearch.search.results import TrialRow, outcomes, write_results
+from spatialsearch.search.run_context import RunContext
 from spatialsearch.search.session import environment, file_loggers, tune_settings
 from spatialsearch.search.study import StudyWriter, build_study, study_record
 from spatialsearch.search.summary import SUMMARY_FILE, SearchSummary
@@ -39,12 +40,11 @@ from spatialsearch.search.tracking_callback import MlflowCallback
 _logger = logging.getLogger(__name__)
 
 
-def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTracking,
-             study_writer: StudyWriter, trainable: Any, *, quiet: bool,
-             started: float) -> SearchSummary:
+def conclude(context: RunContext, rows: list[TrialRow], study_writer: StudyWriter,
+             trainable: Any, *, quiet: bool) -> SearchSummary:
     """Everything after the trials; returns the summary (written to summary.json)."""
-    folder = config.folder
-    place = search_place(config.storage, folder, config.name)
+    config, folder, place, tracking = (context.config, context.folder, context.place,
+                                       context.tracking)
     with disk_errors(folder):
         study = study_record(config, [r.__dict__ for r in rows])
         study_writer.write(study)
@@ -58,7 +58,7 @@ def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTrackin
         summary = write_results(config, rows, tracking)
         summary.storage = {"folder": masked(place.uri),
                        "endpoint": masked(config.storage.endpoint)}
-        _answer(config, rows, summary, tracking, trainable, started)
+        _answer(context, rows, summary, trainable)
         local = local_checkpoints(config, rows, summary)
     summary.analyzed = analyze_best(config, summary, tracking, quiet, local)
     summary.report = search_report(config, rows, summary, tracking, build_study(study), local)
@@ -69,24 +69,25 @@ def conclude(config: SearchConfig, rows: list[TrialRow], tracking: SearchTrackin
     return summary
 
 
-def _answer(config: SearchConfig, rows: list[TrialRow], summary: SearchSummary,
-            tracking: SearchTracking, trainable: Any, started: float) -> None:
+def _answer(context: RunContext, rows: list[TrialRow], summary: SearchSummary,
+            trainable: Any) -> None:
     """Several objectives: the Pareto front of the full trials (summary.pareto, pareto.csv,
     MLflow). reseed K: the front (one objective: the best trial) trained again with K
     further seeds."""
+    config, tracking = context.config, context.tracking
     by_id = {r.trial_id: r for r in rows}
     front = None
     if config.multi_objective:
         data = config.base_config.data
         front = pareto_front(config.objectives, outcomes(rows, config), labels=data.labels,
-                             num_tasks=data.num_tasks, started_at=started)
+                             num_tasks=data.num_tasks, started_at=context.started)
         members = list(front.members)
     else:
         members = [summary.best["trial_id"]] if summary.best else []
     spread: list[Spread] = []
     if config.reseed and members:
-        spread = _reseed(config, [(t, by_id[t].params, by_id[t].objectives) for t in members],
-                         tracking, trainable)
+        spread = _reseed(context, [(t, by_id[t].params, by_id[t].objectives)
+                                   for t in members], trainable)
     if front is not None:
         summary.pareto = front_summary(front, by_id, spread, config.constraints)
         write_pareto_csv(config.folder / "pareto.csv", summary.pareto)
@@ -98,10 +99,11 @@ def _answer(config: SearchConfig, rows: list[TrialRow], summary: SearchSummary,
                                   "std": dict(zip(names, spread[0].std))}
 
 
-def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple]],
-            tracking: SearchTracking, trainable: Any) -> list[Spread]:
+def _reseed(context: RunContext, members: list[tuple[str, dict[str, Any], tuple]],
+            trainable: Any) -> list[Spread]:
     """Train the members again with config.reseed further seeds each (a second Tune
     experiment, <name>-reseed, logged as MLflow children of the search's parent run)."""
+    config, tracking = context.config, context.tracking
     planned = reseed_configs(config, [(t, p) for t, p, _ in members])
     _logger.info("reseeding %d trials with %d further seeds each (%d trials)", len(members),
                  config.reseed, len(planned))
@@ -110,8 +112,7 @@ def _reseed(config: SearchConfig, members: list[tuple[str, dict[str, Any], tuple
     try:
         with environment(tune_settings(bool(config.storage.uri))):
             found = run_reseeds(config, trainable, planned, [callback, *file_loggers()],
-                                tune_storage(search_place(config.storage, config.folder,
-                                                          config.name).child(RAY_FOLDER)))
+                                tune_storage(context.place.child(RAY_FOLDER)))
     finally:
         callback.close()
     tag_reseeds(reseeds, {str(v.get("trial_id")): k[0] for k, v in found.items()})
@@ -144,12 +145,12 @@ def local_checkpoints(config: SearchConfig, rows: list[TrialRow],
     return {t: path for t, path in fetched.items() if path}
 
 
-def publish(config: SearchConfig, summary: SearchSummary) -> None:
+def publish(context: RunContext, summary: SearchSummary) -> None:
     """With a storage: the search's results (results.csv, summary.json, pareto.csv, best/,
     analysis/, report/) uploaded beside its Ray experiment."""
+    config, place = context.config, context.place
     if not config.storage.uri:
         return
-    place = search_place(config.storage, config.folder, config.name)
     for name in ("results.csv", "pareto.csv", "best", "analysis", "report", SUMMARY_FILE):
         if (config.folder / name).exists():
             try:

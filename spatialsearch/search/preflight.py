@@ -17,14 +17,15 @@ from spatialsearch.redact import masked
 from spatialsearch.search.capacity import check_cluster
 from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.mlflow_store import check_store
-from spatialsearch.search.places import check_storage, search_place
+from spatialsearch.search.places import Place, check_storage
 from spatialsearch.search.ray_compat import check_ray_version
 from spatialsearch.search.ray_folder import RAY_FOLDER
 
 _logger = logging.getLogger(__name__)
 
 
-def preflight(config: SearchConfig, resume: bool, address: str | None = None) -> None:
+def preflight(config: SearchConfig, place: Place, resume: bool,
+              address: str | None = None) -> None:
     """The default SQLite store in the writable output folder is opened in the background
     while Ray starts; any store the user named is checked here (a server's /health).
 
@@ -34,7 +35,6 @@ def preflight(config: SearchConfig, resume: bool, address: str | None = None) ->
     check_ray_version()
     folder = config.folder
     check_writable(folder, key="output")
-    place = search_place(config.storage, folder, config.name)
     if config.storage.uri:
         check_storage(config.storage, place)
     key = "storage" if config.storage.uri else "output"

@@ -31,12 +31,13 @@ from spatialsearch.search.driver_record import (
 )
 from spatialsearch.search.mlflow_store import Store, check_store
 from spatialsearch.search.mlflow_view import view_key, view_state
-from spatialsearch.search.places import Place, locate, search_place, tune_storage
+from spatialsearch.search.places import Place, locate, tune_storage
 from spatialsearch.search.preflight import preflight
 from spatialsearch.search.progress import OnTail, TrialLines
 from spatialsearch.search.ray_compat import give_restored_tuner_callbacks
 from spatialsearch.search.ray_folder import RAY_FOLDER, recorded_trials
 from spatialsearch.search.results import collect_rows
+from spatialsearch.search.run_context import RunContext, place_of
 from spatialsearch.search.session import (
     MLFLOW_HTTP,
     environment,
@@ -122,10 +123,10 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
 
     trainable: the Tune trainable to run instead of search_trainable(config), e.g.
     search_trainable(config, wrapper) for a wrapper of train_trial."""
-    preflight(config, resume, address)
+    place = place_of(config)
+    preflight(config, place, resume, address)
     folder = config.folder
     folder.mkdir(parents=True, exist_ok=True)
-    place = search_place(config.storage, folder, config.name)
     experiment, kept = place.child(RAY_FOLDER, config.name), place.child(RESUME_FOLDER)
     if not resume:
         clear_resume_folder(kept)
@@ -166,13 +167,13 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
                 finally:
                     mlflow.close()  # every queued MLflow write is done before results
                 rows = collect_rows(grid, config)
-            summary = conclude(config, rows, tracking, study_writer, trainable, quiet=quiet,
-                               started=started)
+            context = RunContext(config, place, tracking, started)
+            summary = conclude(context, rows, study_writer, trainable, quiet=quiet)
             summary.search_seconds = round(searched, 2)  # the trials' wall time (Tune's fit)
         finally:
             study_writer.close()
         summary.write(folder)
-        publish(config, summary)
+        publish(context, summary)
         if summary.best:
             tracking.log_search_metric(f"best_{config.metric}",
                                        [(0, summary.best[config.metric])])

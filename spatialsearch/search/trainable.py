@@ -68,6 +68,8 @@ class TrialPlan:
 def train_trial(config: dict[str, Any], plan: TrialPlan = TrialPlan()) -> None:
     """The function trainable: config holds the trial's flat training keys."""
     plan.set_threads()
+    if plan.datasets is not None:
+        plan.datasets.remember_own()  # own data: described from the shared arrays
     trial = trial_config_from_dict(config)
     data = None
     if plan.datasets is not None and plan.datasets.covers(trial.data):
