@@ -68,3 +68,16 @@ def test_the_feasible_front_leaves_out_trials_that_fail_a_constraint():
     front = pareto_front(objectives, outcomes, labels=5, num_tasks=2, started_at=0.0)
     assert front.members == ("b",) and front.infeasible == ("a",)
     assert front.hypervolume == pytest.approx((0.90 - 0.2) * (0.70 - 0.5))
+
+
+def test_a_search_where_no_trial_is_feasible_still_ranks_its_trials():
+    """Every trial fails the constraint (a tiny README search): the feasible group is empty,
+    the infeasible trials follow, and nothing raises."""
+    from spatialsearch.search.results import TrialRow, rank
+
+    config = search_config_from_dict({**BASE, "constraints": [
+        {"metric": "val_accuracy", "min": 0.95}]})
+    rows = [TrialRow(f"t{i}", "TERMINATED", {}, 0.2 + i / 10, epochs, "", (), (0.2 + i / 10,
+             0.5), feasible=False) for i, epochs in enumerate((4, 1, 4))]
+    assert [r.trial_id for r in rank(config, rows)] == ["t2", "t0", "t1"]
+    assert rank(config, []) == []

@@ -105,7 +105,8 @@ def _rank(config: SearchConfig, finished: list[TrialRow]) -> list[TrialRow]:
             Candidate(r.trial_id, r.best_metric, r.val_loss, r.accuracy_se) for r in finished])
         return [by_id[t] for t in order]
     full = [r for r in finished if r.epochs == config.epochs]
-    points = oriented(np.array([r.objectives for r in full]).reshape(len(full), -1),
+    points = oriented(np.array([r.objectives for r in full]).reshape(len(full),
+                                                                    len(config.objectives)),
                       [o.mode for o in config.objectives])
     sign = 1.0 if config.mode == "max" else -1.0
     rest = sorted((r for r in finished if r not in full), key=lambda r: -sign * r.best_metric)
