@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from analysis.context import open_checkpoint
+from analysis.context import AnalysisContext, open_checkpoint
 from analysis.score import score
 from analysis.split import split
 from spatialsearch import metrics as m
@@ -45,18 +45,23 @@ class Measured(NamedTuple):
     off_diagonal: float
 
 
+def segregation_and_modularity(context: AnalysisContext) -> tuple[float, float]:
+    """A checkpoint's segregation and mean modularity Q, as a trial logs them (neurons never
+    active on the validation data left out)."""
+    data, layers = context.config.data, context.model.spatial_layers
+    active = active_neurons(context.model, context.batches("validation"))
+    per_pair = modularity(layers, data.num_tasks, data.labels, active=active)
+    return (segregation(layers, data.num_tasks, data.labels, active=active).mean,
+            float(np.nanmean(list(per_pair.values()))))
+
+
 def measure(checkpoint: str, params: dict[str, Any]) -> Measured:
     """One trial's best checkpoint, measured."""
     context = open_checkpoint(checkpoint)
-    data, layers = context.config.data, context.model.spatial_layers
-    batches = context.batches("validation")
-    active = active_neurons(context.model, batches)
-    per_pair = modularity(layers, data.num_tasks, data.labels, active=active)
     positions = score(context, split(context, "positions"), "validation")
     return Measured({k: v for k, v in params.items() if k != "seed"},
-                    evaluate(context.model, batches).accuracy,
-                    segregation(layers, data.num_tasks, data.labels, active=active).mean,
-                    float(np.nanmean(list(per_pair.values()))),
+                    evaluate(context.model, context.batches("validation")).accuracy,
+                    *segregation_and_modularity(context),
                     positions.diagonal, positions.off_diagonal)
 
 

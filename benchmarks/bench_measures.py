@@ -20,20 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.claims import segregation_and_modularity  # noqa: E402
 from analysis.context import open_checkpoint  # noqa: E402
 from benchmarks.common import record, table  # noqa: E402
-from spatialsearch.modularity import modularity  # noqa: E402
-from spatialsearch.segregation import segregation  # noqa: E402
-from spatialsearch.train import active_neurons  # noqa: E402
-
-
-def both_measures(checkpoint: str) -> tuple[float, float]:
-    context = open_checkpoint(checkpoint)
-    data, layers = context.config.data, context.model.spatial_layers
-    active = active_neurons(context.model, context.batches("validation"))
-    per_pair = modularity(layers, data.num_tasks, data.labels, active=active)
-    return (segregation(layers, data.num_tasks, data.labels, active=active).mean,
-            float(np.nanmean(list(per_pair.values()))))
 
 
 def main() -> None:
@@ -45,7 +34,8 @@ def main() -> None:
     rows = []
     for folder in args.folders:
         trials = json.loads((folder / "summary.json").read_text())["table"]
-        pairs = np.array([both_measures(t["checkpoint"]) for t in trials
+        pairs = np.array([segregation_and_modularity(open_checkpoint(t["checkpoint"]))
+                          for t in trials
                           if t["checkpoint"] and Path(t["checkpoint"]).is_file()])
         kept = np.all(np.isfinite(pairs), axis=1)
         rho, p = spearmanr(pairs[kept, 0], pairs[kept, 1])
