@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 from analysis.context import AnalysisContext, open_checkpoint
+from analysis.methods import METHODS, check_method
 from analysis.plot import plot_positions
 from analysis.record import record, save_recording
 from analysis.score import save_score, score
-from analysis.methods import METHODS, check_method
 from analysis.split import save_split, split
 from spatialsearch import metrics as m
 from spatialsearch.segregation import segregation

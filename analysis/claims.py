@@ -23,7 +23,6 @@ import numpy as np
 from analysis.context import AnalysisContext, open_checkpoint
 from analysis.score import score
 from analysis.split import split
-from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
 from spatialsearch.modularity import modularity
 from spatialsearch.segregation import segregation

@@ -39,7 +39,6 @@ from spatialsearch.models import SpatialNetwork
 from spatialsearch.segregation import task_mass
 
 
-
 class Split(NamedTuple):
     method: str
     masks: list[list[Tensor]]  # [task][hidden layer] -> (n_k,) float in [0, 1]

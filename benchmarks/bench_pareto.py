@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch.search.config import search_config_from_dict  # noqa: E402
-from spatialsearch.search.front import TrialOutcome, pareto_front  # noqa: E402
 from spatialsearch.search.objectives import Objective  # noqa: E402
+from spatialsearch.search.outcome.ranking import TrialOutcome, pareto_front  # noqa: E402
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
 SPACE = {"proximity": {"loguniform": [0.01, 10]}, "transport": {"loguniform": [0.1, 100]},

@@ -19,8 +19,7 @@ import numpy as np
 from torch import Tensor
 
 from spatialsearch.layers import SpatialLayer
-from spatialsearch.segregation import UNASSIGNED, Assignment, connection_mass, \
-    greedy_assignment
+from spatialsearch.segregation import UNASSIGNED, Assignment, connection_mass, greedy_assignment
 
 
 def pair_modularity(mass: np.ndarray, tasks_in: np.ndarray, tasks_out: np.ndarray) -> float:

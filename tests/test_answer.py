@@ -8,12 +8,12 @@ import math
 
 import pytest
 
-from spatialsearch.search.results import TrialRow
 from spatialsearch.cli.tables import format_pareto
-from spatialsearch.search.answer import front_summary, write_pareto_csv
-from spatialsearch.search.front import TrialOutcome, pareto_front
-from spatialsearch.search.reseed import Spread, reseed_configs, spreads
 from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.outcome.files import front_summary, write_pareto_csv
+from spatialsearch.search.outcome.ranking import Spread, TrialOutcome, pareto_front
+from spatialsearch.search.outcome.rows import TrialRow
+from spatialsearch.search.reseed import reseed_configs, spreads
 from spatialsearch.search.study import build_study, study_record
 
 CONFIG = search_config_from_dict({

@@ -9,8 +9,8 @@ import pytest
 
 from spatialsearch.search.config import search_config_from_dict
 from spatialsearch.search.constraints import Constraint, feasible
-from spatialsearch.search.front import TrialOutcome, pareto_front
 from spatialsearch.search.objectives import Objective
+from spatialsearch.search.outcome.ranking import TrialOutcome, pareto_front
 from tests.refusals import assert_refused
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
@@ -73,7 +73,7 @@ def test_the_feasible_front_leaves_out_trials_that_fail_a_constraint():
 def test_a_search_where_no_trial_is_feasible_still_ranks_its_trials():
     """Every trial fails the constraint (a tiny README search): the feasible group is empty,
     the infeasible trials follow, and nothing raises."""
-    from spatialsearch.search.results import TrialRow, rank
+    from spatialsearch.search.outcome.ranking import TrialRow, rank
 
     config = search_config_from_dict({**BASE, "constraints": [
         {"metric": "val_accuracy", "min": 0.95}]})

@@ -13,14 +13,14 @@ import pytest
 from spatialsearch.errors import ConfigError
 from spatialsearch.pareto import hypervolume, oriented
 from spatialsearch.search.config import search_config_from_dict
-from spatialsearch.search.front import (
+from spatialsearch.search.objectives import Objective
+from spatialsearch.search.outcome.ranking import (
     Candidate,
     TrialOutcome,
     beyond_worst,
     pareto_front,
     rank_single,
 )
-from spatialsearch.search.objectives import Objective
 from spatialsearch.search.reseed import ListedConfigs, planned_results, spreads
 
 
@@ -127,7 +127,7 @@ def test_the_knee_is_the_member_closest_to_the_ideal_point():
     """Front (accuracy, segregation), reference (0.2, 0.5): best (0.95, 0.95), spans 0.75 and
     0.45. a = (0.95, 0.60): z = (1, 0.222), distance 0.778; b = (0.90, 0.90): z = (0.933,
     0.889), distance 0.130; c = (0.50, 0.95): z = (0.4, 1), distance 0.6. The knee is b."""
-    from spatialsearch.search.front import knee_index
+    from spatialsearch.search.outcome.ranking import knee_index
 
     objectives = (Objective("val_accuracy", "max"), Objective("segregation", "max"))
     outcomes = [TrialOutcome("a", True, (0.95, 0.60), 1.0),

@@ -12,10 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from spatialsearch.search.answer import HYPERVOLUME, PARETO_TAG
 from spatialsearch.search.config import search_config_from_dict
-from spatialsearch.search.reseed import RESEED_TAG
-from spatialsearch.search.runner import run_search, tracking_uri
+from spatialsearch.search.outcome.files import HYPERVOLUME, PARETO_TAG, RESEED_TAG
+from spatialsearch.search.run_context import tracking_uri
+from spatialsearch.search.runner import run_search
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from spatialsearch.cli.tables import format_table
-from spatialsearch.search.summary import SearchSummary
+from spatialsearch.search.outcome.files import SearchSummary
 
 
 def _summary(trials: int) -> SearchSummary:

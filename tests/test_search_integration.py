@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.config import search_config_from_dict
-from spatialsearch.search.runner import run_search, search_trainable, tracking_uri
+from spatialsearch.search.run_context import tracking_uri
+from spatialsearch.search.runner import run_search, search_trainable
 from spatialsearch.search.tracking import PARENT_TAG, TRIAL_TAG
 from spatialsearch.search.trainable import train_trial
 from tests.processes import kill_tree

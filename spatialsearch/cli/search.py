@@ -46,9 +46,8 @@ def command_search(args: argparse.Namespace) -> int:
 
     check_cluster(config.resources, args.address)  # before the heavy imports: a quick refusal
     from spatialsearch.cli.tables import format_pareto, format_table
-    from spatialsearch.search.runner import run_search
-
     from spatialsearch.search.mlflow_view import runs_page
+    from spatialsearch.search.runner import run_search
 
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))

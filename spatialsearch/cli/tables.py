@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spatialsearch.search.summary import SearchSummary
+from spatialsearch.search.outcome.files import SearchSummary
 
 
 def format_table(summary: SearchSummary, top: int = 20) -> str:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from spatialsearch.config import DataConfig
-from spatialsearch.datasets import DatasetInfo, own_source, remember
 from spatialsearch.data.sources import (
     Labelled,
     RawDataset,
@@ -25,6 +24,7 @@ from spatialsearch.data.sources import (
     read_dataset,
     split_task_data,
 )
+from spatialsearch.datasets import DatasetInfo, own_source, remember
 
 
 class _Arrays(NamedTuple):

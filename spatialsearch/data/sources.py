@@ -80,6 +80,20 @@ def missing_files(name: str, root: str) -> list[Path]:
     return [raw / file for file in RAW_FILES[name] if not (raw / file).is_file()]
 
 
+def files_on_disk(name: str, root: str) -> tuple[list[Path] | None, list[Path]]:
+    """Offline, what reading `name` from root will use: (the system-wide copy it reads, or
+    None; the files it lacks, or none): system_source and missing_files in one look."""
+    system = system_source(name, root)
+    if name == "digits" or own_source(name) is not None:
+        return None, []
+    if formats.handles(name):
+        return None, formats.missing(name, root)
+    if system is not None:
+        return system, []
+    raw = Path(root) / name / "raw"
+    return None, [raw / file for file in RAW_FILES[name] if not (raw / file).is_file()]
+
+
 def system_source(name: str, root: str) -> list[Path] | None:
     """The system-wide copy of `name` to read (Debian's dataset-fashion-mnist for
     FashionMNIST), used whenever <root>/<name>/raw holds no files; else None."""

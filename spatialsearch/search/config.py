@@ -37,6 +37,7 @@ from spatialsearch.config import (
 )
 from spatialsearch.errors import ConfigError
 from spatialsearch.search.budget import MAX_TRIALS, check_budget, check_counts
+from spatialsearch.search.constraints import Constraint, parse_constraints
 from spatialsearch.search.distributions import (
     Distribution,
     check_conditions,
@@ -45,7 +46,6 @@ from spatialsearch.search.distributions import (
     parse_distribution,
     thaw,
 )
-from spatialsearch.search.constraints import Constraint, parse_constraints
 from spatialsearch.search.objectives import (
     Objective,
     check_meaningful,
@@ -100,6 +100,8 @@ class SearchConfig:
     fixed: tuple[tuple[str, Any], ...] = ()           # training key -> value (sorted)
     space: tuple[tuple[str, Distribution], ...] = ()  # training key -> distribution (sorted)
     source_hash: str = ""               # sha256 of the YAML text (MLflow tag)
+    #: the TrialConfig of each corner combination (corner_configs), built once when validated
+    corners: tuple[TrialConfig, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def metric(self) -> str:
@@ -228,11 +230,12 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16])
     check_budget(config)
     _check_cross_fields(config)
+    config = replace(config, corners=tuple(config.corner_configs()))
     paths = ([f"objectives[{i}].metric" for i in range(len(config.objectives))]
              if "objectives" in raw else ["metric"])
     check_meaningful(config.objectives + config.constraints,
                      paths + [f"constraints[{i}].metric" for i in range(len(config.constraints))],
-                     config.corner_configs())
+                     config.corners)
     return config
 
 
@@ -258,8 +261,6 @@ def _check_cross_fields(config: SearchConfig) -> None:
     if not config.space and algorithm == "optuna":
         raise ConfigError("space: optuna needs at least one searched key; add one or use "
                           "search.algorithm: random")
-    for _ in config.corner_configs():  # each must be a valid trial (e.g. where vs layers)
-        pass
 
 
 def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:

@@ -10,9 +10,12 @@ search (not --resume) starts with an empty resume folder (clear_resume_folder).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from spatialsearch.search.places import Place
+from spatialsearch.search.tracking import PARENT_RECORD
 
 RESUME_FOLDER = "resume"
 RECORD = "driver.json"
@@ -20,7 +23,7 @@ RECORD = "driver.json"
 
 @dataclass(frozen=True)
 class DriverRecord:
-    started: float           # unix time the search first started its trials
+    started: float           # unix time the search first started (after its preflight)
     parent_run_id: str = ""  # the MLflow parent run ("" until the store was opened)
 
 
@@ -37,3 +40,17 @@ def write_record(resume: Place, record: DriverRecord) -> None:
 def clear_resume_folder(resume: Place) -> None:
     """A new search: nothing a former search of the same name left is read back."""
     resume.delete()
+
+
+def ready_folder(folder: Path, resume: Place, resuming: bool) -> float:
+    """Make the local search folder. A new search clears what an earlier one of the same name
+    left in its resume folder; a resumed one reads its record back: the MLflow parent run
+    (also when resumed on another machine) and the time it first started, which is returned
+    (now, for a new search): the hypervolume history's clock."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        clear_resume_folder(resume)
+    earlier = read_record(resume) if resuming else None
+    if earlier and earlier.parent_run_id and not (folder / PARENT_RECORD).is_file():
+        (folder / PARENT_RECORD).write_text(earlier.parent_run_id + "\n")  # another machine
+    return earlier.started if earlier else time.time()

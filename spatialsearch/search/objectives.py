@@ -11,7 +11,7 @@ one: 1/C for accuracies (C = labels per task), 1/T for segregation (T tasks: a k
 of a neuron's task from its position is right 1/T of the time at random) and 0 for
 modularity (a task partition no better than a random one). Other metrics have
 no chance level; their reference lies a tenth of the range beyond the worst value the search's
-trials reached (front.beyond_worst), so that every front member adds volume.
+trials reached (outcome.ranking.beyond_worst), so that every front member adds volume.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ import pyarrow.fs as pafs
 
 from spatialsearch.errors import ConfigError
 from spatialsearch.redact import masked
-from spatialsearch.fit import check_writable
 from spatialsearch.search.storage import S3, StorageConfig
 
 _logger = logging.getLogger(__name__)
@@ -169,11 +168,9 @@ def search_place(storage: StorageConfig, local_folder: Path, name: str) -> Place
 
 
 def check_storage(storage: StorageConfig, place: Place) -> None:
-    """Reach the storage and write (then remove) a probe there, before anything else is
-    written. Raises ConfigError: one line naming the storage and what failed."""
-    if place.local:
-        check_writable(Path(place.path), key="storage")
-        return
+    """Reach the S3 storage and write (then remove) a probe there, before anything else is
+    written (a local one: fit.check_writable). Raises ConfigError: one line naming the
+    storage and what failed."""
     probe = Place(s3_filesystem(storage, quick=True), place.path)
     bucket = probe.path.split("/", 1)[0]
     where = masked(storage.endpoint) or "AWS S3"

@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from spatialsearch.data import missing_files
-from spatialsearch.data.sources import system_source
+from spatialsearch.data.sources import files_on_disk
 from spatialsearch.errors import ConfigError, DataError
 from spatialsearch.fit import check_writable
 from spatialsearch.footprint import available_bytes, gib, parameters, trial_bytes
@@ -33,9 +32,10 @@ def preflight(config: SearchConfig, place: Place, resume: bool,
         ConfigError / DataError: with the key and the reason; nothing has been written.
     """
     check_ray_version()
-    folder = config.folder
-    check_writable(folder, key="output")
-    if config.storage.uri:
+    check_writable(config.folder, key="output")
+    if config.storage.uri and place.local:
+        check_writable(Path(place.path), key="storage")
+    elif config.storage.uri:
         check_storage(config.storage, place)
     key = "storage" if config.storage.uri else "output"
     experiment = place.child(RAY_FOLDER, config.name)
@@ -46,11 +46,12 @@ def preflight(config: SearchConfig, place: Place, resume: bool,
         raise ConfigError(f"--resume: no search to resume at {masked(experiment.uri)!r}")
     datasets = {name for value in config.dataset_choices for name in value}
     base = config.base_config.data
-    for name in sorted(datasets - {"digits"}):
-        if not base.download and (system := system_source(name, base.root)) is not None:
+    for name in sorted(datasets - {"digits"}) if not base.download else []:
+        system, missing = files_on_disk(name, base.root)
+        if system is not None:
             _logger.info("%s: %s holds no files; reading the system's copy: %s", name,
                          Path(base.root) / name / "raw", ", ".join(str(p) for p in system))
-        if not base.download and (missing := missing_files(name, base.root)):
+        if missing:
             raise DataError(f"fixed.datasets: {name} not found under root {base.root!r} "
                             f"(missing {', '.join(str(p) for p in missing)}); get the files "
                             f"or set fixed.download: true (online)")
@@ -65,7 +66,7 @@ def check_memory(config: SearchConfig) -> None:
     """Refuse a search whose largest trials, max_concurrent_trials at once, cannot fit in
     this machine's available memory (footprint.trial_bytes over the space's corners)."""
     largest, worst = 0, None
-    for trial in config.corner_configs():
+    for trial in config.corners:
         size = trial_bytes(trial)
         if size > largest:
             largest, worst = size, trial

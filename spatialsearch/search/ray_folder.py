@@ -1,13 +1,19 @@
 """Ray Tune's experiment folder, read in one place, in any storage (places.Place): <search
 folder>/ray/<name>/trial_<id>/ holds params.json (the config), result.json (one JSON line per
 report), error.txt (a failed trial's traceback) and checkpoint_NNNNNN/ folders (best.pt
-inside)."""
+inside). When writing the search's folder fails (a full disk), disk_errors says what of it is
+kept."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, NamedTuple
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
 
+from spatialsearch.errors import SearchFailed
 from spatialsearch.search.places import Place
 
 BEST_FILE = "best.pt"
@@ -60,6 +66,14 @@ def recorded_trials(experiment: Place) -> list[RecordedTrial]:
     return found
 
 
+def prune_in_background(experiment: Place) -> threading.Thread:
+    """prune_checkpoints in a started thread (join it before the search returns)."""
+    pruning = threading.Thread(target=prune_checkpoints, name="prune-checkpoints",
+                               args=(experiment,))
+    pruning.start()
+    return pruning
+
+
 def prune_checkpoints(experiment: Place) -> int:
     """After the search: keep only each trial's last checkpoint folder; returns how many
     were removed. Safe then (no trial will be restored); never during the search."""
@@ -72,3 +86,18 @@ def prune_checkpoints(experiment: Place) -> int:
                 continue
             removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def disk_errors(folder: Path) -> Iterator[None]:
+    """A full or failing disk (Ray's own files included) -> one SearchFailed saying what is
+    kept and how to go on."""
+    try:
+        yield
+    except (OSError, EOFError) as error:
+        free = shutil.disk_usage(folder).free / 2**20
+        raise SearchFailed(
+            f"output: writing the search to {str(folder)!r} failed ({error}); {free:.0f} MiB "
+            f"free there. Checkpoints of the trials that finished are kept under "
+            f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
+

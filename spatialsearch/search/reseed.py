@@ -1,15 +1,15 @@
-"""Seed spread of a Pareto set: each front trial trained again with K further seeds, as Ray
-trials of a second Tune experiment (<name>-reseed) logged as MLflow children of the search.
+"""Reseeding, a run beside the search's own Tune run: each front trial (one objective: the
+best trial) trained again with K further seeds, as Ray trials of a second Tune experiment
+(<name>-reseed) logged as MLflow children of the search.
 
 A trial's objectives are then summarised over its K + 1 runs (the search's and the K new
 ones) as mean and sample standard deviation; a front member `survives` when its mean vector
-is still non-dominated among the members' means. A front that does not survive reseeding is
-noise, not a result.
+is still non-dominated among the members' means (outcome.ranking.survivors).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,13 +17,20 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from spatialsearch.config import RunConfig
-from spatialsearch.pareto import oriented, pareto_indices
 from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.outcome.files import RESEED_TAG
+from spatialsearch.search.outcome.ranking import Spread, survivors
+from spatialsearch.search.outcome.rows import TrialRow
+from spatialsearch.search.places import tune_storage
+from spatialsearch.search.ray_folder import RAY_FOLDER
+from spatialsearch.search.run_context import RunContext
 from spatialsearch.search.saved_state import SavedAttributes
+from spatialsearch.search.session import environment, file_loggers, tune_settings
+from spatialsearch.search.tracking import SearchTracking
+from spatialsearch.search.tracking_callback import MlflowCallback
 from spatialsearch.search.tune_space import trial_constants, trial_folder
 
-RESEED_TAG = "spatialsearch.reseed_of"
-
+_logger = logging.getLogger(__name__)
 
 class ListedConfigs(SavedAttributes, Searcher):
     """A searcher that hands out the given configs in order, then FINISHED; `given` records
@@ -47,28 +54,6 @@ class ListedConfigs(SavedAttributes, Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         """Nothing to learn: the configs are fixed."""
-
-
-@dataclass(frozen=True)
-class Spread:
-    """One front trial over its K + 1 seeds."""
-
-    trial_id: str
-    seeds: tuple[int, ...]               # the search's seed first
-    values: tuple[tuple[float, ...], ...]  # per seed, each objective at the last epoch
-    survives: bool = True
-
-    @property
-    def mean(self) -> tuple[float, ...]:
-        return tuple(float(v) for v in np.nanmean(np.array(self.values), axis=0))
-
-    @property
-    def std(self) -> tuple[float, ...]:
-        """Sample standard deviation (ddof 1); 0 for a single run."""
-        values = np.array(self.values)
-        if len(values) < 2:
-            return tuple(0.0 for _ in values[0])
-        return tuple(float(v) for v in np.nanstd(values, axis=0, ddof=1))
 
 
 def seed_of(params: dict[str, Any], config: SearchConfig) -> int:
@@ -136,7 +121,29 @@ def spreads(config: SearchConfig, members: Sequence[tuple[str, dict[str, Any], t
                 seeds.append(base + offset)
                 rows.append(tuple(float(last.get(o.metric, np.nan)) for o in config.objectives))
         result.append(Spread(trial_id, tuple(seeds), tuple(rows)))
-    means = oriented(np.array([s.mean for s in result]).reshape(len(result), -1),
-                     [o.mode for o in config.objectives])
-    kept = set(pareto_indices(means))
-    return [Spread(s.trial_id, s.seeds, s.values, i in kept) for i, s in enumerate(result)]
+    return survivors(config.objectives, result)
+
+
+def reseed_front(context: RunContext, members: Sequence[TrialRow],
+                 trainable: Any) -> list[Spread]:
+    """Train the members again with config.reseed further seeds each (the <name>-reseed
+    experiment, its runs tagged RESEED_TAG under the search's parent run); their spreads.
+    Nothing without `reseed` or members."""
+    config, tracking = context.config, context.tracking
+    if not config.reseed or not members:
+        return []
+    planned = reseed_configs(config, [(r.trial_id, r.params) for r in members])
+    _logger.info("reseeding %d trials with %d further seeds each (%d trials)", len(members),
+                 config.reseed, len(planned))
+    reseeds = SearchTracking(tracking.store, config.name, config.source_hash, config.folder)
+    callback = MlflowCallback(reseeds)
+    try:
+        with environment(tune_settings(bool(config.storage.uri))):
+            found = run_reseeds(config, trainable, planned, [callback, *file_loggers()],
+                                tune_storage(context.place.child(RAY_FOLDER)))
+    finally:
+        callback.close()
+    for trial_id, origin in {str(v.get("trial_id")): k[0] for k, v in found.items()}.items():
+        reseeds.tag_trial(trial_id, RESEED_TAG, origin)
+    tracking.unlogged.extend(reseeds.unlogged)
+    return spreads(config, [(r.trial_id, r.params, r.objectives) for r in members], found)

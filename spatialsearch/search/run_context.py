@@ -1,9 +1,10 @@
-"""RunContext: what every step of one search shares, built once by runner.run_search and
-handed down, so that no step rebuilds it from the config.
+"""RunContext: what every step of one search shares, built once by run_search after preflight
+and handed down, so that no step rebuilds it from the config.
 
 The place is the search's folder in its storage (the local search folder, a shared folder or
 S3: places.search_place, called here and nowhere else); the clock is the time the search first
-started, which --resume keeps (driver_record.py), so the hypervolume history counts from it.
+started, which --resume keeps (driver_record.py), so the hypervolume history counts from it
+across every resume.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.driver_record import RESUME_FOLDER
+from spatialsearch.search.mlflow_store import Store
 from spatialsearch.search.places import Place, search_place
+from spatialsearch.search.ray_folder import RAY_FOLDER
 from spatialsearch.search.tracking import SearchTracking
 
 
@@ -21,14 +25,36 @@ def place_of(config: SearchConfig) -> Place:
     return search_place(config.storage, config.folder, config.name)
 
 
+def tracking_uri(config: SearchConfig) -> str:
+    """The MLflow store the user named, else the search's own SQLite file."""
+    return config.tracking_uri or f"sqlite:///{(config.folder / 'mlflow.db').resolve()}"
+
+
 @dataclass(frozen=True)
 class RunContext:
     config: SearchConfig
     place: Place                  # the search's folder in its storage
-    tracking: SearchTracking      # the search's MLflow runs
+    tracking: SearchTracking      # the search's MLflow runs (opened by the Tune run's callback)
     started: float                # unix time the search first started (kept by --resume)
 
     @property
     def folder(self) -> Path:
         """The local search folder, <output>/<name>."""
         return self.config.folder
+
+    @property
+    def experiment(self) -> Place:
+        """The search's Tune experiment folder in its storage (ray_folder.py reads it)."""
+        return self.place.child(RAY_FOLDER, self.config.name)
+
+    @property
+    def resume_folder(self) -> Place:
+        """Where the driver's record and MO-ASHA's rungs are kept (driver_record.py)."""
+        return self.place.child(RESUME_FOLDER)
+
+
+def search_tracking(config: SearchConfig) -> SearchTracking:
+    """The search's MLflow runs on its store (opened later, by the Tune run's callback)."""
+    artifacts = None if config.tracking_uri else config.folder / "mlartifacts"
+    return SearchTracking(Store(tracking_uri(config), config.experiment, artifacts),
+                          config.name, config.source_hash, config.folder)

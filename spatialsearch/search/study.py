@@ -107,7 +107,8 @@ def build_study(record: StudyRecord, storage: optuna.storages.BaseStorage | None
 
 class StudyWriter:
     """A child process that writes optuna.db: start() it early (it imports Optuna and prepares
-    an empty store while the trials run), then write(record), then wait().
+    an empty store while the trials run), then write(record) or write_trials, then wait().
+    As a context manager: started on entry (the folder must exist), closed on exit.
 
     The child builds the study in a temporary file and renames it over optuna.db when done,
     so optuna.db is always whole: the previous search's (--resume), the new one, or none.
@@ -134,6 +135,20 @@ class StudyWriter:
         self.feeder = threading.Thread(target=self._feed, args=(pickle.dumps(record),),
                                        name="optuna-study-feed", daemon=True)
         self.feeder.start()
+
+    def write_trials(self, config: SearchConfig, rows: list[Any]) -> optuna.Study:
+        """Hand the child the study of these trials (outcome.rows.TrialRow); the same study
+        in memory, for the report."""
+        record = study_record(config, [r.__dict__ for r in rows])
+        self.write(record)
+        return build_study(record)
+
+    def __enter__(self) -> "StudyWriter":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _feed(self, payload: bytes) -> None:
         try:

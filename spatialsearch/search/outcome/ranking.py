@@ -1,12 +1,14 @@
-"""The answer of a search: its Pareto set over the objectives, the front's hypervolume and
-how it grew, and (one objective) the best trial with noise-aware ties.
+"""Which trial is best, in one place: (one objective) the ranking with its noise rule;
+(several) the Pareto front of the full trials, its hypervolume and how it grew, the knee, the
+order within and after the front; and which front members survive reseeding.
 
 Only trials trained to their full epochs, and meeting the search's constraints, enter the
-front: a trial stopped at epoch 5 is not comparable with one trained for 50. A trial's objective values are those it reported at its
-last epoch. The hypervolume's reference point is objectives.Objective.reference_value (chance
-level: 1/C accuracy, 1/T segregation); a metric without one (val_loss, proximity, transport)
-is referred to its worst finite value moved a tenth of the values' range further (MARGIN;
-a tenth of |worst|, or 1, when all are equal), so that every front member adds volume.
+front: a trial stopped at epoch 5 is not comparable with one trained for 50. A trial's
+objective values are those it reported at its last epoch. The hypervolume's reference point
+is objectives.Objective.reference_value (chance level: 1/C accuracy, 1/T segregation); a
+metric without one (val_loss, proximity, transport) is referred to its worst finite value
+moved a tenth of the values' range further (MARGIN; a tenth of |worst|, or 1, when all are
+equal), so that every front member adds volume.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from typing import Sequence
 import numpy as np
 
 from spatialsearch import metrics as m
-from spatialsearch.pareto import hypervolume, oriented, pareto_indices
+from spatialsearch.pareto import hypervolume, oriented, pareto_indices, rank_order
+from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.objectives import Objective
+from spatialsearch.search.outcome.rows import TrialRow
+from spatialsearch.search.run_context import RunContext
 
 
 @dataclass(frozen=True)
@@ -125,3 +130,81 @@ def rank_single(metric: str, mode: str, candidates: Sequence[Candidate]) -> list
     tied = [c for c in order if sign * (top.best - c.best) <= noise(c)]
     tied.sort(key=lambda c: (c.val_loss, -c.best))
     return [c.trial_id for c in tied] + [c.trial_id for c in order if c not in tied]
+
+
+def outcomes(rows: Sequence[TrialRow], config: SearchConfig) -> list[TrialOutcome]:
+    """The trials as the front sees them: full = trained to config.epochs without error."""
+    return [TrialOutcome(r.trial_id, r.status != "ERROR" and r.epochs == config.epochs,
+                         r.objectives, r.ended_at, r.feasible) for r in rows]
+
+
+def rank(config: SearchConfig, rows: Sequence[TrialRow]) -> list[TrialRow]:
+    """Finished trials, best first: one objective by rank_single (noise-aware ties on
+    val_accuracy); several by multi-objective rank (pareto.rank_order: front by front,
+    crowding within a front) of the full trials, then the trials stopped early by their first
+    objective. With constraints, the feasible trials come first, each group ranked so."""
+    finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
+    if config.constraints:
+        return (_rank(config, [r for r in finished if r.feasible])
+                + _rank(config, [r for r in finished if not r.feasible]))
+    return _rank(config, finished)
+
+
+def _rank(config: SearchConfig, finished: list[TrialRow]) -> list[TrialRow]:
+    by_id = {r.trial_id: r for r in finished}
+    if not config.multi_objective:
+        order = rank_single(config.metric, config.mode, [
+            Candidate(r.trial_id, r.best_metric, r.val_loss, r.accuracy_se) for r in finished])
+        return [by_id[t] for t in order]
+    full = [r for r in finished if r.epochs == config.epochs]
+    points = oriented(np.array([r.objectives for r in full]).reshape(len(full),
+                                                                    len(config.objectives)),
+                      [o.mode for o in config.objectives])
+    sign = 1.0 if config.mode == "max" else -1.0
+    rest = sorted((r for r in finished if r not in full), key=lambda r: -sign * r.best_metric)
+    return [full[i] for i in rank_order(points)] + rest
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One front trial over its K + 1 seeds (reseed.py trains the K)."""
+
+    trial_id: str
+    seeds: tuple[int, ...]               # the search's seed first
+    values: tuple[tuple[float, ...], ...]  # per seed, each objective at the last epoch
+    survives: bool = True
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in np.nanmean(np.array(self.values), axis=0))
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Sample standard deviation (ddof 1); 0 for a single run."""
+        values = np.array(self.values)
+        if len(values) < 2:
+            return tuple(0.0 for _ in values[0])
+        return tuple(float(v) for v in np.nanstd(values, axis=0, ddof=1))
+
+
+def survivors(objectives: Sequence[Objective], spreads: Sequence[Spread]) -> list[Spread]:
+    """The spreads, each marked `survives` when its mean vector is non-dominated among the
+    members' means: a front that does not survive reseeding is noise, not a result."""
+    means = oriented(np.array([s.mean for s in spreads]).reshape(len(spreads), -1),
+                     [o.mode for o in objectives])
+    kept = set(pareto_indices(means))
+    return [Spread(s.trial_id, s.seeds, s.values, i in kept) for i, s in enumerate(spreads)]
+
+
+def answer(context: RunContext, rows: Sequence[TrialRow]
+           ) -> tuple[ParetoFront | None, list[TrialRow]]:
+    """The search's answer: (several objectives) the Pareto front of the full feasible trials,
+    with its members; (one objective) no front and the best ranked trial. The members are
+    what reseeding trains again. The hypervolume history counts from context.started."""
+    config, by_id = context.config, {r.trial_id: r for r in rows}
+    if not config.multi_objective:
+        return None, rank(config, rows)[:1]
+    data = config.base_config.data
+    front = pareto_front(config.objectives, outcomes(rows, config), labels=data.labels,
+                         num_tasks=data.num_tasks, started_at=context.started)
+    return front, [by_id[t] for t in front.members]
