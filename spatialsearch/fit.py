@@ -35,8 +35,6 @@ def check_writable(folder: Path, key: str = "save") -> None:
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         reason = "is not a folder" if not probe.is_dir() else "is not writable"
         raise ConfigError(f"{key}: cannot write to {str(folder)!r}: {str(probe)!r} {reason}")
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{key}: {str(folder)!r} exists and is not a folder")
 
 
 def fit(config: TrialConfig, output: Path, on_epoch: EpochCallback | None = None) -> dict:
@@ -73,7 +71,8 @@ def fit(config: TrialConfig, output: Path, on_epoch: EpochCallback | None = None
             writer.close()
     final = trainer.segregation_metrics(with_modularity=True)
     best_model = trainer.best_model()
-    best = {**trainer.best_metrics, **trainer.segregation_metrics(best_model, with_modularity=True),
+    best = {**trainer.best_metrics,
+            **trainer.segregation_metrics(best_model, with_modularity=True),
             **trainer.test_metrics()}
     save_checkpoint(best_path, best_model, config, int(best[m.EPOCH]), best)
     summary = {

@@ -58,10 +58,11 @@ def tracking_uri(raw: Any, path: str) -> str:
     """"" (the search folder's SQLite store) or a URI MLflow can track to: http(s)://host...,
     sqlite:///file, a database URL, databricks."""
     uri = text(raw, path, empty=True)
-    if not uri:
+    if not uri or uri == "databricks":  # MLflow's bare form: the default Databricks profile
         return uri
     if any(not c.isprintable() or c.isspace() for c in uri):
-        raise ConfigError(f"{path}: must not contain spaces or control characters, got {masked(uri)!r}")
+        raise ConfigError(f"{path}: must not contain spaces or control characters, got "
+                          f"{masked(uri)!r}")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises on a malformed port
@@ -69,12 +70,12 @@ def tracking_uri(raw: Any, path: str) -> str:
         raise ConfigError(f"{path}: malformed URI {masked(uri)!r}: {error}") from error
     scheme = parts.scheme.split("+")[0]  # postgresql+psycopg2://...
     if scheme not in TRACKING_SCHEMES:
-        raise ConfigError(f"{path}: unsupported scheme {parts.scheme or '(none)'!r} in {masked(uri)!r}; "
-                          f"allowed: {', '.join(TRACKING_SCHEMES)} (or \"\" for the search "
-                          f"folder's SQLite store)")
+        raise ConfigError(f"{path}: unsupported scheme {parts.scheme or '(none)'!r} in "
+                          f"{masked(uri)!r}; allowed: {', '.join(TRACKING_SCHEMES)} (or \"\" "
+                          f"for the search folder's SQLite store)")
     if scheme in ("http", "https") and not parts.hostname:
         raise ConfigError(f"{path}: {masked(uri)!r} names no host; e.g. http://127.0.0.1:5000")
-    if scheme == "sqlite" and (not uri.startswith("sqlite:///") or len(uri) <= len("sqlite:///")):
+    if scheme == "sqlite" and len(uri.removeprefix("sqlite:///")) in (0, len(uri)):
         raise ConfigError(f"{path}: {masked(uri)!r} is not sqlite:///<path of the database file>")
     return uri
 

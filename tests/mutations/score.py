@@ -63,7 +63,7 @@ GROUPS = {
     "kernels": Group(
         modules=("spatialsearch/kernels.py", "spatialsearch/kernels_network.py"),
         tests=("tests/test_kernels.py", "tests/test_costs.py",
-               "tests/test_known_answers_train.py", "-m", "not slow"),
+               "tests/test_cost_scaling.py", "-m", "not slow"),
         # 2 threads: transport_layer's per-thread accumulators are checked (no OpenMP runs:
         # prange is range without the JIT)
         environment=(("NUMBA_DISABLE_JIT", "1"), ("NUMBA_NUM_THREADS", "2"))),

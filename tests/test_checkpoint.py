@@ -1,5 +1,6 @@
-"""Checkpoint files a user may hand to `analyze`: each wrong one gets a CheckpointError that
-names the file and what is wrong; a pickle that would run code is refused (weights_only)."""
+"""Checkpoints (spatialsearch/checkpoint.py): files a user may hand to `analyze`, each wrong
+one a CheckpointError that names the file and what is wrong; a pickle that would run code is
+refused (weights_only); a writer that dies mid-save leaves the previous checkpoint whole."""
 
 from __future__ import annotations
 
@@ -93,3 +94,22 @@ def test_atomic_save_writes_beside_the_target_into_new_folders(tmp_path, monkeyp
     checkpoint.atomic_save({"x": torch.ones(2)}, target)
     assert len(seen) == 1 and seen[0].startswith(".best.pt.")  # the temporary, beside it
     assert os.listdir(target.parent) == ["best.pt"]
+
+
+def test_a_writer_that_dies_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    target = tmp_path / "best.pt"
+    checkpoint.atomic_save({"epoch": 1, "w": torch.ones(3)}, target)
+    real_save = torch.save
+
+    def dies_half_way(obj, file):
+        real_save(obj, file)
+        file.truncate(file.tell() // 2)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.atomic_save({"epoch": 2, "w": torch.zeros(1000)}, target)
+    monkeypatch.undo()
+    loaded = torch.load(target, weights_only=True)
+    assert loaded["epoch"] == 1 and torch.equal(loaded["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["best.pt"]  # no temporary file left behind
