@@ -6,14 +6,8 @@ from __future__ import annotations
 import pytest
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.distributions import (
-    Distribution,
-    check_conditions,
-    condition_holds,
-    freeze,
-    parse_distribution,
-    thaw,
-)
+from spatialsearch.search import distributions as d
+from spatialsearch.search.distributions import Distribution, parse_distribution
 
 
 def test_each_kind_parses_to_its_bounds_or_options():
@@ -52,29 +46,29 @@ def test_every_bound_must_be_a_valid_value_of_the_key():
 
 def test_freeze_and_thaw_round_trip_lists_and_mappings():
     value = {"b": [1, [2, 3]], "a": "x"}
-    frozen = freeze(value)
+    frozen = d.freeze(value)
     assert frozen == (("a", "x"), ("b", (1, (2, 3))))
     hash(frozen)  # a frozen dataclass field must hash
-    assert thaw(frozen) == value and thaw(freeze([[4], [5, 6]])) == [[4], [5, 6]]
+    assert d.thaw(frozen) == value and d.thaw(d.freeze([[4], [5, 6]])) == [[4], [5, 6]]
 
 
 def test_a_condition_holds_only_where_the_other_key_has_the_wanted_value():
     dist = Distribution("choice", ("random", "task"), (("input", "sequential"),))
-    assert condition_holds(dist, {"input": "sequential"})
-    assert not condition_holds(dist, {"input": "mix"}) and not condition_holds(dist, {})
+    assert d.condition_holds(dist, {"input": "sequential"})
+    assert not d.condition_holds(dist, {"input": "mix"}) and not d.condition_holds(dist, {})
 
 
 def test_conditions_that_can_never_hold_or_need_optuna_are_refused():
     sampler = Distribution("choice", ("random", "task"), (("input", "sequential"),))
     space = (("input", Distribution("choice", ("mix", "sequential"))), ("sampler", sampler))
-    check_conditions(space, {}, "optuna")  # fine
+    d.check_conditions(space, {}, "optuna")  # fine
     with pytest.raises(ConfigError, match="space.sampler.when.input: conditional keys need "
                                           "search.algorithm: optuna"):
-        check_conditions(space, {}, "random")
+        d.check_conditions(space, {}, "random")
     with pytest.raises(ConfigError, match="fixed.input is 'mix', so sampler would never be "
                                           "sampled"):
-        check_conditions((("sampler", sampler),), {"input": "mix"}, "optuna")
+        d.check_conditions((("sampler", sampler),), {"input": "mix"}, "optuna")
     never = (("input", Distribution("choice", ("mix", "concatenate"))), ("sampler", sampler))
     with pytest.raises(ConfigError, match="'sequential' is not one of the choices of "
                                           "space.input"):
-        check_conditions(never, {}, "optuna")
+        d.check_conditions(never, {}, "optuna")

@@ -6,29 +6,23 @@ from __future__ import annotations
 import pytest
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.sections import (
-    ResourcesConfig,
-    SchedulerConfig,
-    SearchAlgorithmConfig,
-    parse_resources,
-    parse_scheduler,
-    parse_search,
-)
+from spatialsearch.search import sections
+from spatialsearch.search.sections import parse_resources, parse_scheduler, parse_search
 
 
 def test_absent_sections_are_the_defaults():
-    assert parse_scheduler({}) == SchedulerConfig("asha", 2, 2)
-    assert parse_search({}) == SearchAlgorithmConfig("optuna", "tpe", 0, True)
-    assert parse_resources({}) == ResourcesConfig(1.0, 0.0, ())
+    assert parse_scheduler({}) == sections.SchedulerConfig("asha", 2, 2)
+    assert parse_search({}) == sections.SearchAlgorithmConfig("optuna", "tpe", 0, True)
+    assert parse_resources({}) == sections.ResourcesConfig(1.0, 0.0, ())
 
 
 def test_given_values_are_kept_in_their_canonical_types():
     scheduler = parse_scheduler({"scheduler": {"type": "moasha", "grace_period": 3,
                                                "reduction_factor": 3}})
-    assert scheduler == SchedulerConfig("moasha", 3, 3)
+    assert scheduler == sections.SchedulerConfig("moasha", 3, 3)
     search = parse_search({"search": {"algorithm": "optuna", "sampler": "nsga2", "seed": 7,
                                       "teach_stopped": False}})
-    assert search == SearchAlgorithmConfig("optuna", "nsga2", 7, False)
+    assert search == sections.SearchAlgorithmConfig("optuna", "nsga2", 7, False)
     resources = parse_resources({"resources": {"cpu": 2, "gpu": 0.25,
                                                "custom": {"tpu_host": 1, "big_mem": 0.5}}})
     assert resources.custom == (("big_mem", 0.5), ("tpu_host", 1.0))
