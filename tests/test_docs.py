@@ -113,3 +113,14 @@ def test_no_import_crosses_a_boundary_the_page_forbids():
                 crossings += [f"{module} imports {name}" for bad in forbidden
                               if name == bad or name.startswith(bad + ".")]
     assert not crossings, crossings
+
+
+def test_each_search_subpackage_says_in_two_lines_what_it_owns_and_may_import():
+    import ast
+
+    packages = [p for p in (ROOT / "spatialsearch" / "search").iterdir()
+                if (p / "__init__.py").is_file()]
+    assert packages, "the search half has no subpackage"
+    for package in packages:
+        doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+        assert len(doc.splitlines()) == 2 and "may import" in doc.lower(), package
