@@ -103,5 +103,5 @@ def announce_dashboard(url: str | None) -> None:
     token = Path.home() / ".ray" / "auth_token"
     how = (f"token auth: send 'Authorization: Bearer <token>' with the token from {token} "
            f"(`ray get-auth-token`)" if token.is_file() else "no auth token configured")
-    address = url if "://" in url else f"http://{url}"  # Ray gives host:port
-    _logger.info("Ray dashboard: %s (%s)", masked(address), how)
+    # Ray gives host:port: masked only once it has a scheme
+    _logger.info("Ray dashboard: %s (%s)", masked(url if "://" in url else "http://" + url), how)
