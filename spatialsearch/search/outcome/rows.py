@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from spatialsearch.search.config import SearchConfig
 from spatialsearch.search.constraints import feasible
 from spatialsearch.search.places import Place
 from spatialsearch.search.ray_folder import BEST_FILE
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ def _column(frame: Any, name: str) -> list[float]:
 
 
 def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
+    """One row per trial of Tune's ResultGrid (once_each: a trial listed twice counts once)."""
     rows = []
     searched = {key for key, _ in config.space}
     for result in grid:
@@ -66,4 +70,23 @@ def collect_rows(grid: Any, config: SearchConfig) -> list[TrialRow]:
             val_loss=at_best(m.VAL_LOSS), accuracy_se=at_best(m.VAL_ACCURACY_SE),
             ended_at=float(last.get("timestamp", 0.0)),
             feasible=feasible(config.constraints, last)))
-    return rows
+    return once_each(rows)
+
+
+def once_each(rows: list[TrialRow]) -> list[TrialRow]:
+    """One row per trial id, in first-seen order: of rows sharing an id, the one that got
+    furthest (most epochs, then without error, then the latest result). A restored Tune can
+    list a trial twice: seen once after a node died and then the driver, mid-search."""
+    kept: dict[str, TrialRow] = {}
+    for row in rows:
+        other = kept.get(row.trial_id)
+        if other is not None:
+            _logger.warning("trial %s is listed twice in Tune's results; counted once",
+                            row.trial_id)
+        if other is None or _further(row) > _further(other):
+            kept[row.trial_id] = row
+    return [kept[t] for t in dict.fromkeys(r.trial_id for r in rows)]
+
+
+def _further(row: TrialRow) -> tuple[int, bool, float]:
+    return row.epochs, row.status != "ERROR", row.ended_at
