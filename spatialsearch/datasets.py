@@ -70,9 +70,7 @@ def parse_dataset(value: Any, path: str) -> str:
         ConfigError: an unknown name or entry; own data that is missing or malformed (one
             line saying what is wrong).
     """
-    if isinstance(value, str) and value in CATALOG:
-        return value
-    if isinstance(value, str) and value in _REMEMBERED:
+    if isinstance(value, str) and (value in CATALOG or value in _REMEMBERED):
         return value
     if isinstance(value, str) and own_source(value) is not None:  # as a saved config holds it
         kind, where = own_source(value)

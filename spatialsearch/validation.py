@@ -75,7 +75,7 @@ def tracking_uri(raw: Any, path: str) -> str:
                           f"for the search folder's SQLite store)")
     if scheme in ("http", "https") and not parts.hostname:
         raise ConfigError(f"{path}: {masked(uri)!r} names no host; e.g. http://127.0.0.1:5000")
-    if scheme == "sqlite" and len(uri.removeprefix("sqlite:///")) in (0, len(uri)):
+    if scheme == "sqlite" and uri.removeprefix("sqlite:///") in ("", uri):
         raise ConfigError(f"{path}: {masked(uri)!r} is not sqlite:///<path of the database file>")
     return uri
 

@@ -70,19 +70,12 @@ def missing_files(name: str, root: str) -> list[Path]:
     """The raw files torchvision needs for `name` that are not under root; none when root
     holds no files for it and a system-wide copy exists (system_source), and none for digits
     and own data (checked when the config is)."""
-    if name == "digits" or own_source(name) is not None:
-        return []
-    if formats.handles(name):
-        return formats.missing(name, root)
-    if system_source(name, root) is not None:
-        return []
-    raw = Path(root) / name / "raw"
-    return [raw / file for file in RAW_FILES[name] if not (raw / file).is_file()]
+    return files_on_disk(name, root)[1]
 
 
 def files_on_disk(name: str, root: str) -> tuple[list[Path] | None, list[Path]]:
-    """Offline, what reading `name` from root will use: (the system-wide copy it reads, or
-    None; the files it lacks, or none): system_source and missing_files in one look."""
+    """Offline, what reading `name` from root will use, in one look: (the system-wide copy it
+    reads (system_source), or None; the files it lacks, or none)."""
     system = system_source(name, root)
     if name == "digits" or own_source(name) is not None:
         return None, []

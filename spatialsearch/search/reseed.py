@@ -32,6 +32,7 @@ from spatialsearch.search.tune_space import trial_constants, trial_folder
 
 _logger = logging.getLogger(__name__)
 
+
 class ListedConfigs(SavedAttributes, Searcher):
     """A searcher that hands out the given configs in order, then FINISHED; `given` records
     which Tune trial got which config (by index), so equal configs stay apart."""
@@ -143,7 +144,7 @@ def reseed_front(context: RunContext, members: Sequence[TrialRow],
                                 tune_storage(context.place.child(RAY_FOLDER)))
     finally:
         callback.close()
-    for trial_id, origin in {str(v.get("trial_id")): k[0] for k, v in found.items()}.items():
-        reseeds.tag_trial(trial_id, RESEED_TAG, origin)
+    for (origin, _), last in found.items():
+        reseeds.tag_trial(str(last.get("trial_id")), RESEED_TAG, origin)
     tracking.unlogged.extend(reseeds.unlogged)
     return spreads(config, [(r.trial_id, r.params, r.objectives) for r in members], found)
