@@ -3,14 +3,16 @@ fail when Ray's behaviour changes, which is when the workaround must be revisite
 
 from __future__ import annotations
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.ray_compat import PruneAwareOptunaSearch, check_ray_version
-from spatialsearch.search.tune_space import DefineByRun
 from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.ray_compat import PruneAwareOptunaSearch, check_ray_version
+from spatialsearch.search.rung_tpe import RungBook, RungMatchedTPESampler
+from spatialsearch.search.tune_space import DefineByRun
 
 CONFIG = search_config_from_dict({"fixed": {"epochs": 10},
                                   "space": {"lr": {"loguniform": [0.001, 0.1]}}})
@@ -70,18 +72,20 @@ def test_an_untested_ray_is_refused_in_one_line():
         check_ray_version("2.61.0")
 
 
-def _stopped_stream(rungs: tuple[int, ...]) -> OptunaSearch:
+def _stopped_stream(book: RungBook | None) -> OptunaSearch:
     """Six trials, full length 8, MO-ASHA rungs at epochs 2 and 4 (as decided elsewhere): the
     lower-numbered trials are the worst at their rungs, t4 and t5 reach the second rung."""
+    sampler = (RungMatchedTPESampler(book, seed=0) if book is not None
+               else optuna.samplers.TPESampler(seed=0))
     searcher = PruneAwareOptunaSearch(
         space=DefineByRun(CONFIG.space, {}), metric=["val_accuracy", "segregation"],
-        mode=["max", "max"], full_epochs=8, rungs=rungs)
+        mode=["max", "max"], full_epochs=8, book=book, sampler=sampler)
     vectors = {"t0": (0.50, 0.50), "t1": (0.55, 0.52), "t2": (0.70, 0.55), "t3": (0.80, 0.60),
                "t4": (0.85, 0.70), "t5": (0.90, 0.75)}
     for trial_id, (accuracy, segregation) in vectors.items():
         searcher.suggest(trial_id)
         last = 4 if trial_id in ("t4", "t5") else 2
-        for epoch in (2, 4)[: 1 + (last == 4)]:
+        for epoch in (1, 2, 3, 4)[:last]:
             searcher.on_trial_result(trial_id, {"epoch": epoch, "val_accuracy": accuracy,
                                                 "segregation": segregation + epoch / 100})
         searcher.on_trial_complete(trial_id, {"epoch": last, "val_accuracy": accuracy,
@@ -89,24 +93,22 @@ def _stopped_stream(rungs: tuple[int, ...]) -> OptunaSearch:
     return searcher
 
 
-def test_stopped_trials_reach_tpe_ranked_by_the_rung_they_reached_and_their_rank_there():
+def test_stopped_trials_reach_tpe_through_their_values_at_the_rungs():
     """Optuna 5's multi-objective TPE ranks every PRUNED trial alike: its good group is the
-    lowest-numbered. With MO-ASHA's judgement as a constraint (moasha.stopped_violation), the
-    good group holds the trials that went furthest and ranked best, and all stay PRUNED."""
+    lowest-numbered. The searcher writes each trial's values at the judged epochs in the
+    sampler's book, by Optuna trial number, and the good group holds the trials best at the
+    rungs; all stay PRUNED."""
     from optuna.samplers._tpe.sampler import _split_trials
 
-    for rungs, expected in (((), {0, 1, 2}), ((2, 4), {3, 4, 5})):
-        searcher = _stopped_stream(rungs)
-        study = searcher._ot_study
-        trials = study.get_trials(deepcopy=False)
-        assert all(t.state == TrialState.PRUNED for t in trials)
-        below, _ = _split_trials(study, trials, 3)
-        assert {t.number for t in below} == expected
-    judged = {t.number: t.constraints["stopped_by_moasha"] for t in trials}
-    # rung 1 of 2 reached: 2 - q, q the share of the vectors recorded there when the trial
-    # stopped that score below it; rung 2 of 2: 1 - q
-    assert judged == pytest.approx({0: 2.0, 1: 2 - 1 / 2, 2: 2 - 2 / 3, 3: 2 - 3 / 4,
-                                    4: 1.0, 5: 1 - 1 / 2})
+    plain = _stopped_stream(None)
+    trials = plain._ot_study.get_trials(deepcopy=False)
+    assert {t.number for t in _split_trials(plain._ot_study, trials, 3)[0]} == {0, 1, 2}
+    searcher = _stopped_stream(RungBook(("max", "max"), (2, 4, 8)))
+    assert all(t.state == TrialState.PRUNED for t in searcher._ot_study.trials)
+    assert searcher.book.values[0] == {2: (0.50, pytest.approx(0.52))}
+    assert set(searcher.book.values[5]) == {2, 4}
+    assert searcher._sampler.good_numbers(searcher._ot_study) == {5}  # ceil(0.1 * 6) = 1
+    assert searcher.book.good_group(range(6), [0.0] * 6, 3) == {3, 4, 5}
 
 
 def test_constraints_reach_optuna_as_violations_of_the_last_epoch():

@@ -85,20 +85,6 @@ def continues(previous: np.ndarray, newcomer: np.ndarray, reduction_factor: int)
     return bool(scores[-1] >= cutoff)
 
 
-def stopped_violation(points: np.ndarray, row: int, rung: int, rungs: int) -> float:
-    """MO-ASHA's judgement of a trial stopped at rung index `rung` (0-based, of `rungs`), as
-    an Optuna constraint violation: > 0, smaller is better. (rungs - rung) - q, q in [0, 1)
-    the fraction of the rung's vectors (`points`, oriented, its own is `row`) that score below
-    it (rung_scores; invalid: q = 0). A later rung always beats an earlier one; within a rung
-    the better rank does. TPE puts infeasible trials in its "good" group in this order after
-    the complete ones (samplers/_tpe/sampler.py: _split_trials), where every stopped trial
-    of a multi-objective study would otherwise tie."""
-    scores = rung_scores(points)
-    own = scores[row]
-    below = 0 if np.isnan(own) else int(np.sum(scores[~np.isnan(scores)] < own))
-    return float(rungs - rung) - below / len(points)
-
-
 class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
     """Ray Tune scheduler: CONTINUE or STOP at each rung by multi-objective rank.
 

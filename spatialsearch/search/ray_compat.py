@@ -14,9 +14,9 @@ the trial's last values whenever a result is given, so a trial the scheduler sto
 5 enters TPE's model as if its epoch-5 accuracy were final. It tells PRUNED only when the
 result is None and the trial did not fail; this subclass passes None for trials that ended
 before their full epochs (tests/test_ray_compat.py fails if Ray changes either behaviour).
-It also tells Optuna MO-ASHA's judgement of each stopped trial, as a constraint: Optuna 5's
-multi-objective TPE otherwise ranks every PRUNED trial alike (Trial.report, which orders them
-in one-objective studies, is refused with several objectives).
+It also writes each trial's objective values at MO-ASHA's rungs and at its full length in a
+rung_tpe.RungBook, from which RungMatchedTPESampler chooses TPE's good group (Trial.report,
+which orders stopped trials in one-objective studies, is refused with several objectives).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import ray
 from ray.tune.result import DONE, RESULT_DUPLICATE, SHOULD_CHECKPOINT
 from ray.tune.search.optuna import OptunaSearch
@@ -33,16 +32,13 @@ from ray.tune.trainable.function_trainable import wrap_function
 
 from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
-from spatialsearch.pareto import oriented
 from spatialsearch.search.constraints import Constraint
-from spatialsearch.search.moasha import stopped_violation
+from spatialsearch.search.rung_tpe import RungBook
 
 TESTED_RAY = ("2.60.0",)
 #: a worker hands the driver its finished epochs after this long, or once it holds this many
 BUFFER_SECONDS = 0.5
 BUFFER_RESULTS = 100
-#: Optuna constraint of a stopped trial: MO-ASHA's judgement (moasha.stopped_violation)
-STOPPED_CONSTRAINT = "stopped_by_moasha"
 
 
 def check_ray_version(version: str = ray.__version__) -> None:
@@ -85,43 +81,35 @@ def _finite_number(value: Any) -> bool:
 
 class PruneAwareOptunaSearch(OptunaSearch):
     """OptunaSearch whose trials stopped before `full_epochs` enter the study as PRUNED, with
-    what the scheduler thought of them and the search's constraints given to Optuna.
+    their rung values kept for the sampler and the search's constraints given to Optuna.
 
     Args:
         full_epochs: a trial's full length; one that ends earlier was stopped early.
-        rungs: the epochs where MO-ASHA decides; with several objectives, each stopped trial
-            gets the constraint STOPPED_CONSTRAINT = moasha.stopped_violation of the last
-            rung it reached, ranked among every vector recorded there (empty: not done).
+        book: where each trial's values are recorded at the book's epochs (MO-ASHA's rungs
+            and the full length), by Optuna trial number; None: not recorded.
         constraints: the search's bounds; each becomes a constraint of a finished trial
             (its violation at the last epoch), named by its metric.
         **kwargs: OptunaSearch's (space, metric, mode, sampler).
     """
 
-    def __init__(self, *, full_epochs: int, rungs: tuple[int, ...] = (),
+    def __init__(self, *, full_epochs: int, book: RungBook | None = None,
                  constraints: tuple[Constraint, ...] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.full_epochs, self.rungs, self.constraints = full_epochs, rungs, constraints
-        self.at_rung: dict[int, dict[str, tuple[float, ...]]] = {epoch: {} for epoch in rungs}
+        self.full_epochs, self.book, self.constraints = full_epochs, book, constraints
 
     def _metrics(self) -> list[str]:
         return self.metric if isinstance(self.metric, list) else [self.metric]
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        recorded = self.at_rung.get(result.get(m.EPOCH))
-        if recorded is not None and trial_id not in recorded:
-            recorded[trial_id] = tuple(float(result[k]) if _finite_number(result.get(k))
-                                       else math.nan for k in self._metrics())
-        super().on_trial_result(trial_id, result)
+    def _record(self, trial_id: str, result: dict) -> None:
+        trial = self._ot_trials.get(trial_id)
+        if self.book is not None and trial is not None:
+            self.book.record(trial.number, int(result.get(m.EPOCH, 0)), [
+                float(result[k]) if _finite_number(result.get(k)) else math.nan
+                for k in self._metrics()])
 
-    def judgement(self, trial_id: str) -> float | None:
-        """stopped_violation at the last rung the trial reached (None: it reached none)."""
-        reached = [i for i, epoch in enumerate(self.rungs) if trial_id in self.at_rung[epoch]]
-        if not reached or not isinstance(self.mode, list):
-            return None
-        recorded = self.at_rung[self.rungs[reached[-1]]]
-        points = oriented(np.array(list(recorded.values())), self.mode)
-        return stopped_violation(points, list(recorded).index(trial_id), reached[-1],
-                                 len(self.rungs))
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._record(trial_id, result)
+        super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -134,9 +122,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
                       and not all(_finite_number(result.get(k)) for k in self._metrics()))
         trial = self._ot_trials.get(trial_id)
         if trial is not None and result is not None and not error:
-            violation = self.judgement(trial_id) if stopped_early else None
-            if violation is not None:
-                trial.set_constraint(STOPPED_CONSTRAINT, violation)
+            self._record(trial_id, result)
             for constraint in self.constraints:
                 trial.set_constraint(constraint.metric,
                                      constraint.violation(result.get(constraint.metric)))

@@ -127,9 +127,14 @@ def searcher(config: SearchConfig) -> Any:
     import optuna
 
     from spatialsearch.search.ray_compat import PruneAwareOptunaSearch
+    from spatialsearch.search.rung_tpe import RungBook, RungMatchedTPESampler
 
     seed = config.search.seed
-    sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+    book = (RungBook(modes(config.objectives), (*stopping_epochs(config), config.epochs))
+            if config.scheduler.type == "moasha" and config.search.teach_stopped
+            and config.search.sampler == "tpe" else None)
+    sampler = {"tpe": lambda: (optuna.samplers.TPESampler(seed=seed) if book is None
+                               else RungMatchedTPESampler(book, seed=seed)),
                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
                "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed)}[config.search.sampler]()
@@ -139,9 +144,7 @@ def searcher(config: SearchConfig) -> Any:
     return PruneAwareOptunaSearch(
         space=DefineByRun(config.space, {k: thaw(v) for k, v in config.fixed}),
         metric=metric, mode=mode, sampler=sampler, full_epochs=config.epochs,
-        constraints=config.constraints,
-        rungs=stopping_epochs(config) if config.scheduler.type == "moasha"
-        and config.search.teach_stopped else ())
+        constraints=config.constraints, book=book)
 
 
 #: MO-ASHA's rungs and stopped trials, in the search's resume folder (driver_record.py)
