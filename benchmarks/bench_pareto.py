@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -95,14 +96,24 @@ def outcomes(experiment: Path, epochs: int) -> list[TrialOutcome]:
     return found
 
 
-def stopped_in_good_group(experiment: Path, epochs: int, rungs: tuple[int, ...],
-                          startup: int = 10) -> tuple[int, int]:
-    """(TPE suggestions after its `startup` random ones, those whose good group, chosen by
-    rung-matched dominance (rung_tpe.RungBook), holds a stopped trial). Replayed from the
-    trials' results: a suggestion is dated by its trial's first result less that epoch's
-    time, and sees the trials ended by then with their values at the rungs and at the end.
-    Under plain multi-objective TPE that group holds complete trials only, whenever at least
-    ceil(0.1 n) of the n trials completed."""
+def good_group_changes(experiment: Path, epochs: int, rungs: tuple[int, ...],
+                       startup: int = 10) -> dict[str, int]:
+    """How the rung-matched good group (search/rung_tpe.py) differs from Optuna's own, replayed
+    from the trials' results. A suggestion is dated by its trial's first result less that
+    epoch's time and sees the trials ended by then, with their values at the rungs and at the
+    end. Counted over TPE's suggestions after its `startup` random ones:
+      suggestions;
+      stopped_in_good_group: a stopped trial ranks among the first ceil(0.1 n) by rung-matched
+        dominance, so it joins the group: the suggestions where the default's group differs
+        from Optuna's (a-);
+      whole_order_differs: the first ceil(0.1 n) by that order alone (the first version,
+        which took the whole group from it) differ from Optuna's group."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.samplers._tpe.sampler import _split_trials
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     book, spans = RungBook(("max", "max"), (*rungs, epochs)), []
     for number, results in enumerate(sorted(experiment.glob("trial_*/result.json"))):
         lines = [json.loads(line) for line in results.read_text().splitlines() if line]
@@ -111,17 +122,27 @@ def stopped_in_good_group(experiment: Path, epochs: int, rungs: tuple[int, ...],
         for line in lines:
             book.record(number, int(line.get("epoch", 0)),
                         [float(line.get(o["metric"], "nan")) for o in BOTH])
+        last = [float(lines[-1].get(o["metric"], "nan")) for o in BOTH]
         spans.append((lines[0]["timestamp"] - lines[0].get("time_this_iter_s", 0.0),
-                      lines[-1]["timestamp"], int(lines[-1].get("epoch", 0)) == epochs, number))
-    suggestions = with_stopped = 0
-    for start, _, _, _ in spans:
-        ended = [(number, full) for _, end, full, number in spans if end <= start]
-        if len(ended) >= startup:
-            suggestions += 1
-            good = book.good_group([n for n, _ in ended], [0.0] * len(ended),
-                                   math.ceil(0.1 * len(ended)))
-            with_stopped += any(not full for n, full in ended if n in good)
-    return suggestions, with_stopped
+                      lines[-1]["timestamp"], number,
+                      last if int(lines[-1].get("epoch", 0)) == epochs else None))
+    counts = {"suggestions": 0, "stopped_in_good_group": 0, "whole_order_differs": 0}
+    for start, *_ in spans:
+        ended = [(number, last) for _, end, number, last in spans if end <= start]
+        if len(ended) < startup:
+            continue
+        size = math.ceil(0.1 * len(ended))
+        first = book.good_group([n for n, _ in ended], [0.0] * len(ended), size)
+        study = optuna.create_study(directions=["maximize", "maximize"])
+        study.add_trials([create_trial(
+            state=TrialState.PRUNED if last is None else TrialState.COMPLETE, values=last,
+            params={"x": 0.5}, distributions={"x": FloatDistribution(0.0, 1.0)},
+            user_attrs={"number": n}) for n, last in ended])
+        below, _ = _split_trials(study, study.get_trials(deepcopy=False), size)
+        counts["suggestions"] += 1
+        counts["stopped_in_good_group"] += any(last is None for n, last in ended if n in first)
+        counts["whole_order_differs"] += first != {t.user_attrs["number"] for t in below}
+    return counts
 
 
 def run_one(doc: dict) -> dict:
@@ -133,14 +154,13 @@ def run_one(doc: dict) -> dict:
     data = config.base_config.data
     experiment = config.folder / "ray" / config.name
     found = outcomes(experiment, config.epochs)
-    suggestions, with_stopped = stopped_in_good_group(
-        experiment, config.epochs, stopping_epochs(config))
+    changes = good_group_changes(experiment, config.epochs, stopping_epochs(config))
     front = pareto_front((Objective(**BOTH[0]), Objective(**BOTH[1])), found,
                          labels=data.labels, num_tasks=data.num_tasks, started_at=started)
     return {"hypervolume": front.hypervolume, "wall": time.time() - started,
             "history": [[seconds, volume] for _, seconds, volume in front.history],
             "full": sum(o.full for o in found), "trials": summary.trials,
-            "suggestions": suggestions, "stopped_in_good_group": with_stopped}
+            **changes}
 
 
 def curve(history: list, grid: np.ndarray) -> np.ndarray:
@@ -193,6 +213,11 @@ def report(runs: list[dict], budget: float, picture: Path | None) -> None:
         print(f"(a): TPE's good group held a stopped trial in a median {np.median(shares):.1%}"
               f" of its suggestions after startup (range {min(shares):.1%}-{max(shares):.1%},"
               f" {len(counted)} runs)")
+        whole = [r["whole_order_differs"] / r["suggestions"] for r in counted
+                 if "whole_order_differs" in r]
+        if whole:
+            print(f"(a): the rung-matched order alone would have changed Optuna's group in a "
+                  f"median {np.median(whole):.1%} of them")
     if "a" in curves and "b" in curves:
         target = np.median(final["b"])
         reached = np.flatnonzero(np.median(curves["a"], axis=0) >= target - 1e-12)
@@ -238,9 +263,16 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("pareto_runs.jsonl"),
                         help="every finished search is appended here as a JSON line")
     parser.add_argument("--picture", type=Path, default=None, help="PNG of the curves")
+    parser.add_argument("--replay", type=Path, nargs=2, metavar=("SEARCH", "YAML"),
+                        help="how the good group differed from Optuna's in a finished search")
     parser.add_argument("--report", type=Path, default=None,
                         help="only tabulate (and draw) the runs saved in this file")
     args = parser.parse_args()
+    if args.replay is not None:  # a search's own Ray folder, e.g. runs/<time>/quickstart
+        config = search_config_from_dict(yaml.safe_load(args.replay[1].read_text()))
+        experiment = next(args.replay[0].glob(f"ray/{config.name}"))
+        print(good_group_changes(experiment, config.epochs, stopping_epochs(config)))
+        return
     if args.report is not None:
         runs = [json.loads(line) for line in args.report.read_text().splitlines() if line]
         report(runs, max(r["budget"] for r in runs), args.picture)

@@ -95,6 +95,33 @@ def test_constraint_violators_and_unrecorded_trials_come_last():
     assert book.good_group([0, 1], [0, 0], 1) == {0}
 
 
+def test_without_a_stopped_trial_among_the_first_the_good_group_is_optunas():
+    """Four complete trials on one front (and a dominated one): Optuna picks t1 by
+    hypervolume subset selection, where a count alone would tie t0-t3. A stopped trial worse
+    than all at its rung changes nothing."""
+    book = RungBook(("max", "max"), EPOCHS)
+    sampler = RungMatchedTPESampler(book)
+    study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
+    finals = [(0.30, 0.90), (0.60, 0.60), (0.90, 0.30), (0.62, 0.58), (0.20, 0.20)]
+    for number, final in enumerate(finals):
+        book.record(number, 2, (0.5, 0.5))
+        book.record(number, 8, final)
+        study.add_trial(create_trial(state=TrialState.COMPLETE, values=list(final),
+                                     params={"x": number / 10},
+                                     distributions={"x": FloatDistribution(0.0, 1.0)}))
+    book.record(5, 2, (0.1, 0.1))
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"x": 0.5},
+                                 distributions={"x": FloatDistribution(0.0, 1.0)}))
+    trials = study.get_trials(deepcopy=False)
+    assert sampler.good_numbers(study) == {1}  # ceil(0.1 * 6) = 1
+    assert sampler.good_numbers(study) == {t.number for t in _split_trials(study, trials, 1)[0]}
+    assert book.good_group(range(6), [0.0] * 6, 1) == {0}  # the count alone: first by number
+    # a stopped trial better than all of them at epoch 2 takes the place
+    book.values[5][2] = (0.9, 0.9)
+    book.record(6, 2, (0.0, 0.0))  # the book grew: the cached group is recomputed
+    assert sampler.good_numbers(study) == {5}
+
+
 def test_only_judged_epochs_are_recorded_and_the_first_report_counts():
     book = RungBook(("max", "min"), EPOCHS)
     book.record(7, 3, (0.1, 0.2))

@@ -14,14 +14,18 @@ vectors at the epochs it was judged at, the MO-ASHA rungs it reached and, when c
 its full length. For two trials i and j, c is the latest of those epochs both have; j beats
 i when j's vector at c dominates i's there. A trial's count is the number of trials that
 beat it (Fonseca and Fleming's ranking, 1993, with each pair compared at the fidelity they
-share). The good group is the gamma(n) trials first in the order
+share). Ordering every finished trial by
 
     (violation of the search's constraints, trials beating it, -epochs reached, number),
 
-so a stopped trial that was better at its rung than a complete trial was there ranks ahead
-of it, and the trials stay PRUNED in optuna.db. The hook: TPESampler._sample builds its
-two Parzen estimators with _build_parzen_estimator(study, space, trials, handle_below); this
-sampler hands it its own groups (tests/test_rung_tpe.py fails if Optuna changes that).
+the stopped trials among the first gamma(n) join TPE's good group: each was better at its
+rung than a complete trial was there. Optuna's own split fills the rest of the group from
+the other trials (complete ones first, by non-dominated rank, then hypervolume subset
+selection), so with no stopped trial among the first the group is exactly Optuna's. The
+trials stay PRUNED in optuna.db. The hooks: TPESampler._sample builds its two Parzen
+estimators with _build_parzen_estimator(study, space, trials, handle_below), and Optuna's
+split is samplers/_tpe/sampler.py's _split_trials (tests/test_rung_tpe.py fails if Optuna
+changes either).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe.sampler import default_gamma_multiobjective
+from optuna.samplers._tpe.sampler import _split_trials, default_gamma_multiobjective
 from optuna.trial import FrozenTrial, TrialState
 
 from spatialsearch.pareto import oriented
@@ -109,7 +113,8 @@ def _violation(trial: FrozenTrial) -> float:
 
 
 class RungMatchedTPESampler(TPESampler):
-    """Optuna's TPE (multi-objective) with its good group chosen by RungBook.good_group.
+    """Optuna's TPE (multi-objective) whose good group takes the stopped trials that rank
+    among the first by rung-matched dominance (RungBook.good_group), then Optuna's own.
 
     Args:
         book: the rung values, filled by the searcher (ray_compat.PruneAwareOptunaSearch).
@@ -128,10 +133,14 @@ class RungMatchedTPESampler(TPESampler):
         trials = study._get_trials(deepcopy=False, states=FINISHED, use_cache=True)
         version = (len(trials), sum(len(v) for v in self.book.values.values()))
         if self._groups is None or self._groups[0] != version:
-            gamma = self._gamma or default_gamma_multiobjective
-            self._groups = version, self.book.good_group(
-                [t.number for t in trials], [_violation(t) for t in trials],
-                gamma(len(trials)))
+            size = (self._gamma or default_gamma_multiobjective)(len(trials))
+            first = self.book.good_group([t.number for t in trials],
+                                         [_violation(t) for t in trials], size)
+            promoted = {t.number for t in trials
+                        if t.number in first and t.state == TrialState.PRUNED}
+            rest = [t for t in trials if t.number not in promoted]
+            below, _ = _split_trials(study, rest, size - len(promoted))
+            self._groups = version, promoted | {t.number for t in below}
         return self._groups[1]
 
     def _build_parzen_estimator(self, study: Any, search_space: Any,
