@@ -270,8 +270,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.replay is not None:  # a search's own Ray folder, e.g. runs/<time>/quickstart
         config = search_config_from_dict(yaml.safe_load(args.replay[1].read_text()))
-        experiment = next(args.replay[0].glob(f"ray/{config.name}"))
-        print(good_group_changes(experiment, config.epochs, stopping_epochs(config)))
+        print(good_group_changes(args.replay[0] / "ray" / config.name, config.epochs,
+                                 stopping_epochs(config)))
         return
     if args.report is not None:
         runs = [json.loads(line) for line in args.report.read_text().splitlines() if line]

@@ -35,7 +35,11 @@ from typing import Any, Sequence
 
 import numpy as np
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe.sampler import _split_trials, default_gamma_multiobjective
+from optuna.samplers._tpe.sampler import (
+    _get_infeasible_trial_score,
+    _split_trials,
+    default_gamma_multiobjective,
+)
 from optuna.trial import FrozenTrial, TrialState
 
 from spatialsearch.pareto import oriented
@@ -90,14 +94,15 @@ class RungBook:
         finished trials' `numbers` and constraint `violations` (Optuna's infeasibility
         score: the sum of positive constraint values); trials the book never saw come after
         those it did."""
-        vectors = np.full((len(numbers), len(self.epochs), len(self.modes)), -np.inf)
-        reached = np.zeros((len(numbers), len(self.epochs)), dtype=bool)
+        shape = (len(numbers), len(self.epochs), len(self.modes))
+        raw = np.full(shape, np.nan)
+        reached = np.zeros(shape[:2], dtype=bool)
         for row, number in enumerate(numbers):
             for column, epoch in enumerate(self.epochs):
                 if epoch in self.values.get(number, {}):
-                    vectors[row, column] = oriented(np.array(self.values[number][epoch]),
-                                                    self.modes)[0]
+                    raw[row, column] = self.values[number][epoch]
                     reached[row, column] = True
+        vectors = oriented(raw.reshape(-1, shape[2]), self.modes).reshape(shape)
         beaten = beaten_counts(vectors, reached) if numbers else np.zeros(0, dtype=int)
         furthest = np.where(reached.any(axis=1), reached.shape[1] - np.argmax(
             reached[:, ::-1], axis=1), 0)
@@ -105,11 +110,6 @@ class RungBook:
             violations[row], not reached[row].any(), beaten[row], -furthest[row],
             numbers[row]))
         return {numbers[row] for row in order[:size]}
-
-
-def _violation(trial: FrozenTrial) -> float:
-    """The sum of a trial's positive constraint values (Optuna's infeasibility score)."""
-    return sum(value for value in trial.constraints.values() if value > 0)
 
 
 class RungMatchedTPESampler(TPESampler):
@@ -135,7 +135,7 @@ class RungMatchedTPESampler(TPESampler):
         if self._groups is None or self._groups[0] != version:
             size = (self._gamma or default_gamma_multiobjective)(len(trials))
             first = self.book.good_group([t.number for t in trials],
-                                         [_violation(t) for t in trials], size)
+                                         [_get_infeasible_trial_score(t) for t in trials], size)
             promoted = {t.number for t in trials
                         if t.number in first and t.state == TrialState.PRUNED}
             rest = [t for t in trials if t.number not in promoted]
