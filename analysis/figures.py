@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from spatialsearch import metrics as m
 from spatialsearch.checkpoint import load_checkpoint, load_model
 from spatialsearch.errors import CheckpointError
 from spatialsearch.segregation import segregation
@@ -51,10 +52,52 @@ def checkpoint_segregation(path: str) -> float:
     return segregation(load_model(checkpoint).spatial_layers, data.num_tasks, data.labels).mean
 
 
+def clipped_error(mean: float, std: float, metric: str) -> tuple[float, float]:
+    """(below, above) error-bar lengths of mean ± std, clipped to the metric's range."""
+    low, high = m.value_range(metric)
+    return max(0.0, min(std, mean - low)), max(0.0, min(std, high - mean))
+
+
+def place_labels(axis: Any, points: np.ndarray, texts: Sequence[str],
+                 fontsize: float = 7.0) -> None:
+    """Annotate each point with its text at the first of several offsets (in points: right,
+    above, left, below, then further out) whose box overlaps no label placed before it and
+    no other point; the last tried when none is free. Boxes are estimated from the text's
+    length (0.6 em per character)."""
+    axis.autoscale_view()
+    to_pixels = axis.transData.transform
+    dpi_scale = axis.figure.dpi / 72.0
+    placed: list[tuple[float, float, float, float]] = []
+    marks = to_pixels(points) if len(points) else np.zeros((0, 2))
+    offsets = [(dx * r, dy * r) for r in (1, 2, 3) for dx, dy in
+               ((5, 4), (5, -10), (-5, 4), (-5, -10), (0, 9), (0, -16))]
+    for (x, y), data, text in zip(marks, points, texts):
+        width = 0.6 * fontsize * len(text) * dpi_scale
+        height = 1.2 * fontsize * dpi_scale
+        for dx, dy in offsets:
+            left = x + dx * dpi_scale - (width if dx < 0 else 0)
+            bottom = y + dy * dpi_scale
+            box = (left, bottom, left + width, bottom + height)
+            free = all(box[2] < o[0] or box[0] > o[2] or box[3] < o[1] or box[1] > o[3]
+                       for o in placed)
+            free &= not any(box[0] - 3 <= px <= box[2] + 3 and box[1] - 3 <= py <= box[3] + 3
+                            for px, py in marks)
+            if free:
+                break
+        placed.append(box)
+        axis.annotate(text, tuple(data), xytext=(dx, dy), textcoords="offset points",
+                      fontsize=fontsize,
+                      ha="right" if dx < 0 else "left",
+                      arrowprops={"arrowstyle": "-", "color": "#777777", "lw": 0.5}
+                      if abs(dx) > 5 or abs(dy) > 10 else None)
+
+
 def front_with_spread(trials: Sequence[Any], pareto: dict[str, Any], path: Path) -> Path:
     """Every full trial (grey; those failing a constraint as orange crosses) on the first two
-    objectives, the front (red) with mean ± std error bars over its reseeded runs where there
-    are some, and the knee (a star)."""
+    objectives at its last epoch; the front's members at the values the front was decided on
+    (reseeded: the mean over seeds, with ± std error bars clipped to each metric's range;
+    candidates that left the front hollow), joined in red; the knee (a star); trial labels
+    placed where they overlap no other label or point."""
     plt = pyplot()
     names = [o["metric"] for o in pareto["objectives"]][:2]
     figure, axis = plt.subplots(figsize=(6.5, 4.8))
@@ -68,29 +111,45 @@ def front_with_spread(trials: Sequence[Any], pareto: dict[str, Any], path: Path)
             axis.scatter(full[:, 0], full[:, 1], color="#ff7f0e", marker="x", s=20,
                          label=f"infeasible ({' and '.join(pareto.get('constraints', []))})")
         elif len(full):
-            axis.scatter(full[:, 0], full[:, 1], color="#999999", s=14, label="full trial")
+            axis.scatter(full[:, 0], full[:, 1], color="#bbbbbb", s=14,
+                         label="full trial (search seed)")
     members = pareto["members"]
-    at = np.array([[m[n] for n in names] for m in members], dtype=float)
-    order = np.argsort(at[:, 0]) if len(at) else []
-    axis.plot(at[order, 0], at[order, 1], "-o", color="#d62728", label="Pareto front")
-    for member in members:
+    front = set(pareto.get("front", [member["trial_id"] for member in members]))
+
+    def shown(member: dict[str, Any]) -> list[float]:
         spread = member.get("reseed")
-        if spread:
-            axis.errorbar(spread["mean"][names[0]], spread["mean"][names[1]],
-                          xerr=spread["std"][names[0]], yerr=spread["std"][names[1]],
-                          fmt="s", color="#1f77b4", capsize=3)
-        axis.annotate(member["trial_id"], (member[names[0]], member[names[1]]), fontsize=7,
-                      textcoords="offset points", xytext=(4, 4))
-    knee = next((m for m in members if m["trial_id"] == pareto.get("knee")), None)
+        return [spread["mean"][n] if spread else member[n] for n in names]
+
+    at = np.array([shown(member) for member in members], dtype=float).reshape(len(members), 2)
+    on = np.array([member["trial_id"] in front for member in members], dtype=bool)
+    line = at[on][np.argsort(at[on][:, 0])]
+    basis = pareto.get("basis", "last epoch, search seed")
+    axis.plot(line[:, 0], line[:, 1], "-", color="#d62728", lw=1.2,
+              label=f"Pareto front ({basis})")
+    for member, point, kept in zip(members, at, on):
+        spread = member.get("reseed")
+        errors = [clipped_error(point[i], spread["std"][n], n) if spread else (0.0, 0.0)
+                  for i, n in enumerate(names)]
+        axis.errorbar(point[0], point[1], xerr=[[errors[0][0]], [errors[0][1]]],
+                      yerr=[[errors[1][0]], [errors[1][1]]], fmt="o", ms=6, capsize=3,
+                      color="#d62728" if kept else "#555555",
+                      mfc="#d62728" if kept else "none", zorder=4)
+    if len(members) and not on.all():
+        axis.errorbar([], [], fmt="o", mfc="none", color="#555555",
+                      label="left the front after reseeding")
+    knee = next((p for member, p in zip(members, at)
+                 if member["trial_id"] == pareto.get("knee")), None)
     if knee is not None:
-        axis.scatter([knee[names[0]]], [knee[names[1]]], marker="*", s=220, color="#ffbf00",
+        axis.scatter([knee[0]], [knee[1]], marker="*", s=260, color="#ffbf00",
                      edgecolor="black", zorder=5, label="knee (recommended)")
-    if any(m.get("reseed") for m in members):
-        axis.errorbar([], [], fmt="s", color="#1f77b4", label="mean ± std over seeds")
+    place_labels(axis, at, [member["trial_id"] for member in members])
     axis.set_xlabel(names[0])
     axis.set_ylabel(names[1])
-    axis.set_title("Pareto front (last epoch of full trials)", fontsize=10)
-    axis.legend(fontsize=8)
+    reseeded = any(member.get("reseed") for member in members)
+    axis.set_title("Pareto front: " + ("mean ± std over seeds (bars clipped to each "
+                                       "metric's range)" if reseeded else
+                                       "last epoch of full trials"), fontsize=10)
+    axis.legend(fontsize=7)
     return _save(figure, path)
 
 

@@ -66,12 +66,17 @@ def _pareto_section(pareto: dict[str, Any], trials: list[TrialRecord], out: Path
         rows.append(f"<tr><td>{html.escape(member['trial_id'])}</td>"
                     + "".join(f"<td>{c}</td>" for c in cells)
                     + f"<td>{seeds}</td><td>{kept}</td></tr>")
-    reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
+    reference = ", ".join(f"{k} {v:.3g} ({pareto.get('reference_rule', {}).get(k, 'chance')})"
+                          for k, v in pareto["reference_point"].items())
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    return (f"<h2>Pareto front: {len(rows)} trials, hypervolume {pareto['hypervolume']:.4f}</h2>"
-            f"<p>Full trials only; values at the last epoch; reference point (chance): "
-            f"{html.escape(reference)}. With reseeding: mean ± std over the seeds; "
-            f"'survives' = still non-dominated by the means.</p>"
+    basis = pareto.get("basis", "last epoch, search seed")
+    front = pareto.get("front", [m["trial_id"] for m in pareto["members"]])
+    return (f"<h2>Pareto front ({html.escape(basis)}): {len(front)} trials, hypervolume "
+            f"{pareto['hypervolume']:.4f}, knee {html.escape(str(pareto.get('knee')))}</h2>"
+            f"<p>Full trials only; values at the last epoch; reference point: "
+            f"{html.escape(reference)}. With reseeding, the front, its hypervolume and the knee "
+            f"are decided on the mean over the seeds (mean ± std); 'survives' = still "
+            f"non-dominated by the means, valid in every seed.</p>"
             f"<table><tr><th>trial</th>{head}<th>seeds</th><th>survives</th></tr>"
             f"{''.join(rows)}</table>"
             f"{image(front_with_spread(trials, pareto, out / 'pareto.png'))}"

@@ -15,12 +15,19 @@ SEGREGATION = "segregation"            # mean over hidden layers (docs/reference
 SEGREGATION_SCORED = "segregation_layers_scored"  # hidden layers scored (others at chance)
 MODULARITY = "modularity"              # mean modularity Q of the layer pairs' weight graphs
                                        # under the task partition (modularity.py)
+POSITIONS_SPLIT = "positions_split"    # the network cut by space alone: diagonal minus
+                                       # off-diagonal accuracy of its regions (function_split)
+POSITIONS_SPLIT_DIAGONAL = "positions_split_diagonal"   # each region on its own task
+POSITIONS_SPLIT_OFF_DIAGONAL = "positions_split_off_diagonal"  # each region on the others
+SELECTIVITY = "selectivity"            # mean per-neuron task preference from weight mass:
+                                       # 0 none, 1 exclusive (selectivity.py)
 EPOCH_SECONDS = "epoch_seconds"        # wall time of the epoch's training steps
 
 
 TASK_ACCURACY_PREFIX = "val_accuracy_task"   # + task index
 LAYER_SEGREGATION_PREFIX = "segregation_layer"  # + hidden layer index
 MODULARITY_PREFIX = "modularity_layer"           # + k: Q of layer pair (k, k+1)
+SELECTIVITY_PREFIX = "selectivity_layer"         # + hidden layer index
 TASK_BALANCE_PREFIX = "task_balance_layer"       # + hidden layer index: smallest task's
                                                  # assigned neurons / largest's, in [0, 1]
 
@@ -44,3 +51,18 @@ def task_balance(layer: int) -> str:
 
 def layer_modularity(layer: int) -> str:
     return f"{MODULARITY_PREFIX}{layer}"
+
+
+def layer_selectivity(layer: int) -> str:
+    return f"{SELECTIVITY_PREFIX}{layer}"
+
+
+def value_range(metric: str) -> tuple[float, float]:
+    """[low, high] a reported metric can take: accuracies, segregations and selectivity in
+    [0, 1]; modularity (Barber's Q) and the positions split (a difference of accuracies) in
+    [-1, 1]; losses, costs and everything else >= 0."""
+    if metric.startswith((VAL_ACCURACY, TEST_ACCURACY, SEGREGATION, SELECTIVITY)):
+        return (0.0, 1.0)
+    if metric.startswith((MODULARITY, POSITIONS_SPLIT)):
+        return (-1.0, 1.0)
+    return (0.0, float("inf"))

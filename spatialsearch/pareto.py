@@ -60,17 +60,23 @@ def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
 
 def crowding_distance(points: np.ndarray) -> np.ndarray:
     """Crowding distance of each point of one front (Deb et al. 2002): per objective, sort the
-    front, give its two ends +inf and every inner point the gap between its neighbours divided
-    by the objective's range; sum over objectives. Fronts of 1 or 2 points are all +inf.
-    Non-finite values count as the nearest finite extreme in the gaps, so the neighbour of a
-    -inf point gets a finite gap (only the two ends are protected).
+    front's distinct vectors, give the two ends +inf and every inner vector the gap between
+    its neighbours divided by the objective's range; sum over objectives. Identical vectors
+    are one vector here and share its distance (a sort would otherwise put twins on both
+    sides of a cutoff). Fronts of 1 or 2 distinct vectors are all +inf. Non-finite values
+    count as the nearest finite extreme in the gaps, so the neighbour of a -inf point gets a
+    finite gap (only the two ends are protected).
     points (n, k) -> (n,) float64."""
     n, k = points.shape
-    distance = np.zeros(n)
-    if n <= 2:
+    if n == 0:
+        return np.zeros(0)
+    distinct, twin_of = np.unique(points, axis=0, return_inverse=True)
+    twin_of = twin_of.reshape(-1)
+    if len(distinct) <= 2:
         return np.full(n, np.inf)
+    distance = np.zeros(len(distinct))
     for column in range(k):
-        values = points[:, column]
+        values = distinct[:, column]
         order = np.argsort(values, kind="stable")
         distance[order[0]] = distance[order[-1]] = np.inf
         finite = values[np.isfinite(values)]
@@ -79,7 +85,7 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
             continue
         clipped = np.clip(values, finite.min(), finite.max())
         distance[order[1:-1]] += (clipped[order[2:]] - clipped[order[:-2]]) / span
-    return distance
+    return distance[twin_of]
 
 
 def rank_order(points: np.ndarray) -> list[int]:

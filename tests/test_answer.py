@@ -86,6 +86,8 @@ def test_pareto_csv_and_table(tmp_path):
     assert rows[1]["seeds"] == "" and rows[1]["lr"] == "0.02"
     text = format_pareto(pareto)
     assert "0.9400 ± 0.0141" in text and "0.6000 ± 0.1414" in text
-    assert text.splitlines()[-2].startswith("Pareto front: 2 trials; hypervolume 0.2900")
+    assert text.splitlines()[-2].startswith(
+        "Pareto front (last epoch, search seed): 2 trials; hypervolume 0.2900")
     # a = (0.95, 0.70), b = (0.90, 0.90) over (0.2, 0.5): z_a = (1, 0.5), z_b = (0.933, 1)
-    assert pareto["knee"] == "b" and text.splitlines()[-1].startswith("recommended (knee): b,")
+    assert pareto["knee"] == "b" and text.splitlines()[-1].startswith(
+        "recommended (knee, last epoch, search seed): b,")

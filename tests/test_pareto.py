@@ -150,8 +150,9 @@ def test_front_takes_full_trials_only_with_chance_reference_and_history():
     worst = pareto_front(loss, [TrialOutcome("a", True, (0.9, 0.4), 1.0),
                                 TrialOutcome("b", False, (0.5, 2.0), 1.0)],
                          labels=5, num_tasks=2, started_at=0.0)
-    # no chance level for a loss: a tenth of the range (2.0 - 0.4) beyond the worst seen
-    assert worst.reference == pytest.approx((0.2, 2.16))
+    # no chance level for a loss: beyond the worst *full* trial; the stopped b is ignored,
+    # so a's 0.4 alone is the worst: a tenth of |0.4| beyond it
+    assert worst.reference == pytest.approx((0.2, 0.44))
 
 
 def test_crowding_distance_known_answers():

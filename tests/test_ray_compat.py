@@ -125,3 +125,17 @@ def test_constraints_reach_optuna_as_violations_of_the_last_epoch():
     violations = [t.constraints["val_accuracy"] for t in searcher._ot_study.trials]
     assert violations == pytest.approx([0.05, -0.05])
     assert [t.state for t in searcher._ot_study.trials] == [TrialState.COMPLETE] * 2
+
+
+def test_a_trial_stopped_at_a_rung_for_an_invalid_objective_is_fail_as_documented():
+    """docs/search.md: an invalid trial enters Optuna as FAIL. MO-ASHA stops it at the rung
+    (epoch 4 < 10), which used to make it PRUNED; a valid stopped trial stays PRUNED."""
+    searcher = PruneAwareOptunaSearch(space=DefineByRun(CONFIG.space, {}),
+                                      metric=["val_accuracy", "segregation"],
+                                      mode=["max", "max"], full_epochs=10)
+    for index, segregation in enumerate((float("nan"), 0.7)):
+        searcher.suggest(f"t{index}")
+        searcher.on_trial_complete(f"t{index}", {"epoch": 4, "val_accuracy": 0.9,
+                                                 "segregation": segregation})
+    assert [t.state for t in searcher._ot_study.trials] == [TrialState.FAIL,
+                                                            TrialState.PRUNED]

@@ -47,9 +47,13 @@ def short_value(value: Any) -> str:
 
 
 def format_pareto(pareto: dict[str, Any]) -> str:
-    """The Pareto table printed after a search (mean ± std when reseeded)."""
+    """The Pareto table printed after a search: mean ± std over seeds when reseeded (every
+    candidate, each that left the front saying why), else the single-seed values; then the
+    front, its hypervolume and the knee, each line saying which values it used."""
     names = [o["metric"] for o in pareto["objectives"]]
     keys = sorted({k for m in pareto["members"] for k in m["params"]})
+    front = pareto.get("front", [m["trial_id"] for m in pareto["members"]])
+    basis = pareto.get("basis", "last epoch, search seed")
     header = ["trial", *keys, *names]
     body = []
     for member in pareto["members"]:
@@ -58,18 +62,27 @@ def format_pareto(pareto: dict[str, Any]) -> str:
         for name in names:
             cells.append(f"{reseed['mean'][name]:.4f} ± {reseed['std'][name]:.4f}" if reseed
                          else f"{member[name]:.4f}")
-        if reseed is not None and not reseed["survives"]:
+        if reseed is not None and reseed.get("invalid_seeds"):
+            cells[-1] += f"  (invalid: NaN at seed {', '.join(map(str, reseed['invalid_seeds']))})"
+        elif reseed is not None and not reseed["survives"]:
             cells[-1] += "  (dominated after reseeding)"
+        if member["trial_id"] == pareto.get("knee"):
+            cells[-1] += "  (knee)"
         body.append(cells)
     lines = [text_table(header, body)]
     reference = ", ".join(f"{k} {v:.3g}" for k, v in pareto["reference_point"].items())
-    lines.append(f"Pareto front: {len(body)} trials; hypervolume {pareto['hypervolume']:.4f} "
-                 f"(reference point: {reference})")
+    candidates = f" of {len(body)} reseeded" if len(front) != len(body) else ""
+    lines.append(f"Pareto front ({basis}): {len(front)}{candidates} trials; hypervolume "
+                 f"{pareto['hypervolume']:.4f} (reference point: {reference})")
+    if pareto.get("single_seed_hypervolume") is not None:
+        lines.append(f"  before reseeding (last epoch, search seed): hypervolume "
+                     f"{pareto['single_seed_hypervolume']:.4f}")
     if pareto.get("constraints"):
         lines.append(f"feasible front: {' and '.join(pareto['constraints'])}; "
                      f"{len(pareto['infeasible'])} full trials infeasible (results.csv: "
                      f"feasible False)")
     if pareto.get("knee"):
-        lines.append(f"recommended (knee): {pareto['knee']}, closest to the ideal point with "
-                     f"each objective scaled between its reference and the front's best")
+        lines.append(f"recommended (knee, {basis}): {pareto['knee']}, closest to the ideal "
+                     f"point with each objective scaled between its reference and the front's "
+                     f"best; best/best.pt is its checkpoint")
     return "\n".join(lines)

@@ -22,19 +22,10 @@ from spatialsearch.errors import ConfigError
 from spatialsearch.search.objectives import parse_metric
 from spatialsearch.validation import mapping
 
-#: the values a metric can take; bounds outside them can never bind or never be met
-_UNIT = (0.0, 1.0)
-_NON_NEGATIVE = (0.0, math.inf)
-
-
 def metric_range(metric: str) -> tuple[float, float]:
-    """[low, high] of a reported metric: accuracies and segregations in [0, 1], losses and
-    costs >= 0."""
-    if metric.startswith(m.VAL_ACCURACY) or metric.startswith(m.SEGREGATION):
-        return _UNIT
-    if metric.startswith(m.MODULARITY):
-        return (-0.5, 1.0)  # Q of any partition lies in [-1/2, 1)
-    return _NON_NEGATIVE
+    """[low, high] of a reported metric (metrics.value_range): bounds outside it can never
+    bind or never be met."""
+    return m.value_range(metric)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ non-dominated vectors (fronts of 1-2 points are all +inf crowding) the second co
 
 A result at a rung epoch missing an objective, or with a NaN or infinite one, is invalid
 (pareto.oriented): it stops, is recorded, and ranks below every valid vector after it.
+
+Constraints (the search's `constraints`) rank each rung by constrained dominance (Deb et al.
+2002): every trial that meets them at the rung scores above every trial that does not, the
+feasible ones ranked among themselves as above, the infeasible ones by their summed
+violation, less first (a missing constrained metric violates without bound). So two
+infeasible trials can never stop the only feasible one.
 The rungs, the count of stopped trials and the decisions survive --resume (state_dict).
 """
 
@@ -38,6 +44,7 @@ from spatialsearch.pareto import (
     oriented,
     valid_rows,
 )
+from spatialsearch.search.constraints import Constraint
 from spatialsearch.search.places import Place
 from spatialsearch.search.saved_state import SavedAttributes
 
@@ -55,30 +62,46 @@ def rung_epochs(max_t: int, grace_period: int, reduction_factor: int) -> tuple[i
     return tuple(grace_period * reduction_factor**k for k in range(count))
 
 
-def rung_scores(points: np.ndarray) -> np.ndarray:
+def rung_scores(points: np.ndarray, violations: np.ndarray | None = None) -> np.ndarray:
     """(n, k) oriented vectors of one rung -> (n,) scores, larger is better: the value for
     k = 1 (invalid rows NaN, which the cutoff ignores as Ray's nanpercentile does); else
-    -front + c / (2 (1 + c)) with c the crowding distance within the front (+inf -> 0.5)."""
+    -front + c / (2 (1 + c)) with c the crowding distance within the front (+inf -> 0.5).
+    violations (n,) >= 0 (0: meets every constraint): the feasible rows are scored among
+    themselves so; an infeasible row scores below all of them, by floor - v / (1 + v)
+    (floor one below the lowest feasible score; v = inf -> floor - 1)."""
+    feasible = np.ones(len(points), bool) if violations is None else violations <= 0
+    scores = np.full(len(points), np.nan)
+    chosen = points[feasible]
     if points.shape[1] == 1:
-        return np.where(valid_rows(points), points[:, 0], np.nan)
-    scores = np.empty(len(points))
-    for index, front in enumerate(non_dominated_fronts(points)):
-        crowding = crowding_distance(points[front])
-        spread = np.divide(crowding, 2 * (1 + crowding), out=np.full(len(front), 0.5),
-                           where=np.isfinite(crowding))
-        scores[front] = -index + spread
+        scores[feasible] = np.where(valid_rows(chosen), chosen[:, 0], np.nan)
+    else:
+        ranked = np.empty(len(chosen))
+        for index, front in enumerate(non_dominated_fronts(chosen)):
+            crowding = crowding_distance(chosen[front])
+            spread = np.divide(crowding, 2 * (1 + crowding), out=np.full(len(front), 0.5),
+                               where=np.isfinite(crowding))
+            ranked[front] = -index + spread
+        scores[feasible] = ranked
+    if feasible.all():
+        return scores
+    lowest = np.nanmin(scores[feasible]) if np.any(np.isfinite(scores[feasible])) else 0.0
+    excess = violations[~feasible]
+    share = np.divide(excess, 1 + excess, out=np.ones_like(excess), where=np.isfinite(excess))
+    scores[~feasible] = lowest - 1.0 - share
     return scores
 
 
-def continues(previous: np.ndarray, newcomer: np.ndarray, reduction_factor: int) -> bool:
+def continues(previous: np.ndarray, newcomer: np.ndarray, reduction_factor: int,
+              violations: np.ndarray | None = None) -> bool:
     """ASHA's decision for a newcomer (k,) at a rung that recorded `previous` (n, k) before
     it, all oriented larger-is-better: False for an invalid newcomer; True for the first;
-    else score(newcomer) >= the (1 - 1/rf) percentile of the previous scores."""
+    else score(newcomer) >= the (1 - 1/rf) percentile of the previous scores. violations
+    (n + 1,): each vector's summed constraint violation, the newcomer's last (rung_scores)."""
     if not np.all(np.isfinite(newcomer)):
         return False
     if len(previous) == 0:
         return True
-    scores = rung_scores(np.vstack([previous, newcomer[None, :]]))
+    scores = rung_scores(np.vstack([previous, newcomer[None, :]]), violations)
     if np.all(np.isnan(scores[:-1])):
         return True  # nothing valid to compare with: Ray's cutoff is NaN, and it continues
     cutoff = np.nanpercentile(scores[:-1], (1 - 1 / reduction_factor) * 100)
@@ -90,6 +113,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
 
     Args:
         metrics, modes: the objectives and their directions ("max" / "min"), one each.
+        constraints: the search's; each rung is ranked by constrained dominance.
         max_t: a trial's full length in `time_attr` units (epochs).
         grace_period, reduction_factor: ASHA's.
         time_attr: the result key counting progress.
@@ -101,9 +125,10 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
 
     def __init__(self, metrics: Sequence[str], modes: Sequence[str], *, max_t: int,
                  grace_period: int, reduction_factor: int, time_attr: str = m.EPOCH,
-                 state: Place | None = None) -> None:
+                 state: Place | None = None, constraints: Sequence[Constraint] = ()) -> None:
         super().__init__()
         self.metrics, self.modes = tuple(metrics), tuple(modes)
+        self.constraints = tuple(constraints)
         self.time_attr, self.reduction_factor = time_attr, reduction_factor
         self.rungs = {epoch: {} for epoch in rung_epochs(max_t, grace_period, reduction_factor)
                       if epoch < max_t}  # rung epoch -> trial id -> raw objective vector
@@ -150,15 +175,26 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         recorded = self.rungs.get(result.get(self.time_attr))
         if recorded is None or trial_id in recorded:
             return TrialScheduler.CONTINUE
-        recorded[trial_id] = tuple(_number(result.get(key)) for key in self.metrics)
+        recorded[trial_id] = tuple(_number(result.get(key)) for key in self.metrics) + tuple(
+            _number(result.get(c.metric)) for c in self.constraints)
         # the newest vector is the last row: dicts keep insertion order
-        points = oriented(np.array(list(recorded.values())), self.modes)
-        going_on = continues(points[:-1], points[-1], self.reduction_factor)
+        raw = np.array(list(recorded.values()), dtype=float)
+        points = oriented(raw[:, :len(self.metrics)], self.modes)
+        going_on = continues(points[:-1], points[-1], self.reduction_factor,
+                             self._violations(raw[:, len(self.metrics):]))
         if not going_on:
             self.stopped_trials.append(trial_id)
         if self.state is not None:
             self.state.write_bytes(json.dumps(self.state_dict()).encode())
         return TrialScheduler.CONTINUE if going_on else TrialScheduler.STOP
+
+    def _violations(self, bounded: np.ndarray) -> np.ndarray | None:
+        """(n, c) raw constrained values -> (n,) summed violations (constraints.Constraint),
+        None without constraints."""
+        if not self.constraints:
+            return None
+        return np.array([sum(max(0.0, c.violation(float(v))) for c, v in
+                             zip(self.constraints, row)) for row in bounded])
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         return self.decide(trial.trial_id, result)

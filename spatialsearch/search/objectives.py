@@ -6,16 +6,26 @@
       - {metric: val_accuracy, mode: max}
       - {metric: segregation, mode: max}
 
-Reference point of the hypervolume (reference_value): chance level, where the metric has
-one: 1/C for accuracies (C = labels per task), 1/T for segregation (T tasks: a k-NN guess
-of a neuron's task from its position is right 1/T of the time at random) and 0 for
-modularity (a task partition no better than a random one). Other metrics have
-no chance level; their reference lies a tenth of the range beyond the worst value the search's
-trials reached (outcome.ranking.beyond_worst), so that every front member adds volume.
+    objectives:                   # a reference of your own (the hypervolume's corner)
+      - {metric: val_loss, mode: min, reference: 2.5}
+
+Reference point of the hypervolume (reference_value), per objective, the first that applies:
+  1. the objective's own `reference:`;
+  2. its chance level, when it lies on the worse side, i.e. the objective is maximised:
+     1/C for accuracies (C = labels per task), 1/T for segregation (T tasks: a k-NN guess of
+     a neuron's task from its position is right 1/T of the time at random), 0 for
+     modularity (Barber's bipartite Q of a partition no better than a random one), for the
+     positions split (regions of space no better for their task than for the others) and
+     for selectivity (no neuron prefers a task);
+  3. a tenth of the range beyond the worst value of the full feasible trials
+     (outcome.ranking.beyond_worst), so that every front member adds volume.
+A minimised accuracy never takes its chance level: it would lie on the better side and give
+every trial zero volume.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
@@ -28,25 +38,37 @@ if TYPE_CHECKING:
 
 Mode = Literal["max", "min"]
 #: metrics a search may optimise (per-task and per-layer names are accepted too).
-METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.SEGREGATION, m.MODULARITY, m.PROXIMITY,
-           m.TRANSPORT)
-_PREFIXES = (m.TASK_ACCURACY_PREFIX, m.LAYER_SEGREGATION_PREFIX, m.MODULARITY_PREFIX)
+METRICS = (m.VAL_ACCURACY, m.VAL_LOSS, m.TRAIN_LOSS, m.POSITIONS_SPLIT, m.SELECTIVITY,
+           m.SEGREGATION, m.MODULARITY, m.PROXIMITY, m.TRANSPORT)
+_PREFIXES = (m.TASK_ACCURACY_PREFIX, m.LAYER_SEGREGATION_PREFIX, m.MODULARITY_PREFIX,
+             m.SELECTIVITY_PREFIX)
+#: metrics whose chance level is 0 (their null), by prefix
+_ZERO_AT_CHANCE = (m.MODULARITY, m.POSITIONS_SPLIT, m.SELECTIVITY)
 
 
 @dataclass(frozen=True)
 class Objective:
     metric: str        # a reported metric (METRICS, val_accuracy_taskN, segregation_layerN)
     mode: Mode         # max or min
+    reference: float | None = None  # the hypervolume's reference, if the user gives one
 
-    def reference_value(self, labels: int, num_tasks: int, otherwise: float) -> float:
-        """The hypervolume's reference for this objective: chance level, else `otherwise`."""
+    def chance_level(self, labels: int, num_tasks: int) -> float | None:
+        """The metric's value at chance, None where it has none."""
         if self.metric.startswith(m.VAL_ACCURACY):
             return 1.0 / labels
         if self.metric.startswith(m.SEGREGATION):
             return 1.0 / num_tasks
-        if self.metric.startswith(m.MODULARITY):
-            return 0.0  # Q of a partition no better than chance
-        return otherwise
+        if self.metric.startswith(_ZERO_AT_CHANCE):
+            return 0.0
+        return None
+
+    def reference_value(self, labels: int, num_tasks: int, otherwise: float) -> float:
+        """The hypervolume's reference for this objective: the user's, else the chance level
+        where it lies on the worse side (mode max), else `otherwise` (beyond the worst)."""
+        if self.reference is not None:
+            return self.reference
+        chance = self.chance_level(labels, num_tasks)
+        return chance if chance is not None and self.mode == "max" else otherwise
 
 
 def parse_metric(raw: Any, path: str) -> str:
@@ -54,7 +76,8 @@ def parse_metric(raw: Any, path: str) -> str:
     if metric not in METRICS and not any(metric.startswith(p) and metric[len(p):].isdigit()
                                          for p in _PREFIXES):
         raise ConfigError(f"{path}: must be one of {', '.join(METRICS)} (or val_accuracy_taskN, "
-                          f"segregation_layerN, modularity_layerN), got {raw!r}")
+                          f"segregation_layerN, modularity_layerN, selectivity_layerN), "
+                          f"got {raw!r}")
     return metric
 
 
@@ -79,16 +102,28 @@ def parse_objectives(raw: dict[str, Any]) -> tuple[Objective, ...]:
     for index, entry in enumerate(entries):
         path = f"objectives[{index}]"
         entry = mapping(entry, path)
-        unknown = sorted(set(entry) - {"metric", "mode"}, key=str)
+        unknown = sorted(set(entry) - {"metric", "mode", "reference"}, key=str)
         if unknown or "metric" not in entry:
             bad = f"unknown key {unknown[0]!r}" if unknown else "no metric"
-            raise ConfigError(f"{path}: {bad}; an objective is {{metric: NAME, mode: max|min}}")
+            raise ConfigError(f"{path}: {bad}; an objective is {{metric: NAME, mode: max|min}} "
+                              f"with an optional reference: NUMBER")
         objective = Objective(parse_metric(entry["metric"], f"{path}.metric"),
-                              literal(entry.get("mode", "max"), f"{path}.mode", Mode))
+                              literal(entry.get("mode", "max"), f"{path}.mode", Mode),
+                              _reference(entry.get("reference"), f"{path}.reference"))
         if any(o.metric == objective.metric for o in found):
             raise ConfigError(f"{path}.metric: {objective.metric!r} is already an objective")
         found.append(objective)
     return tuple(found)
+
+
+def _reference(raw: Any, path: str) -> float | None:
+    """An objective's own reference: a finite number, or absent."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise ConfigError(f"{path}: must be a finite number (the hypervolume's reference for "
+                          f"this objective), got {raw!r}")
+    return float(raw)
 
 
 def check_objectives(objectives: Sequence[Objective], scheduler: str, algorithm: str,

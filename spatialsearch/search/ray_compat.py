@@ -113,13 +113,14 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        """PRUNED when stopped early; FAIL when an objective is missing, NaN or infinite
-        (Optuna refuses those, and Ray would only log it, leaving the trial RUNNING in the
-        study); else as Ray does. Constraints are set before Optuna is told."""
-        stopped_early = (not error and result is not None
-                         and int(result.get(m.EPOCH, 0)) < self.full_epochs)
-        unmeasured = (not error and not stopped_early and result is not None
+        """FAIL when an objective of its last result is missing, NaN or infinite, also for a
+        trial MO-ASHA stopped at a rung for that reason (Optuna refuses those, and Ray would
+        only log it, leaving the trial RUNNING in the study); else PRUNED when stopped early;
+        else as Ray does. Constraints are set before Optuna is told."""
+        unmeasured = (not error and result is not None
                       and not all(_finite_number(result.get(k)) for k in self._metrics()))
+        stopped_early = (not error and not unmeasured and result is not None
+                         and int(result.get(m.EPOCH, 0)) < self.full_epochs)
         trial = self._ot_trials.get(trial_id)
         if trial is not None and result is not None and not error:
             self._record(trial_id, result)

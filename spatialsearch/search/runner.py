@@ -26,7 +26,7 @@ from spatialsearch.search.outcome.files import (
     write_answer,
     write_results,
 )
-from spatialsearch.search.outcome.ranking import answer
+from spatialsearch.search.outcome.ranking import answer, on_seed_means
 from spatialsearch.search.places import Place, locate
 from spatialsearch.search.preflight import preflight
 from spatialsearch.search.ray_folder import (
@@ -66,9 +66,12 @@ def run_search(config: SearchConfig, *, address: str | None = None, resume: bool
                 study = study_writer.write_trials(context.config, rows)
                 pruning = prune_in_background(context.experiment)
                 retired = settle_runs(context, rows)
-                summary = write_results(context, rows)
                 front, members = answer(context, rows)
+                summary = write_results(context, rows, front)  # kept if reseeding fails
                 spreads = reseed_front(context, members, trainable)
+                if spreads and front is not None:  # the answer, decided on seed means
+                    front = on_seed_means(front, spreads)
+                    summary = write_results(context, rows, front)
                 write_answer(context, summary, rows, front, spreads)
                 local = local_checkpoints(context, rows, summary)
             summary.analyzed = analyze_best(context, summary, quiet, local)

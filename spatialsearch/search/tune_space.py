@@ -162,7 +162,8 @@ def scheduler(config: SearchConfig, kept: Place | None = None) -> Any:
                 names(config.objectives), modes(config.objectives), max_t=config.epochs,
                 grace_period=config.scheduler.grace_period,
                 reduction_factor=config.scheduler.reduction_factor,
-                state=kept.child(MOASHA_STATE) if kept is not None else None)
+                state=kept.child(MOASHA_STATE) if kept is not None else None,
+                constraints=config.constraints)
     from ray.tune.schedulers import ASHAScheduler
 
     return ASHAScheduler(time_attr="training_iteration", max_t=config.epochs,

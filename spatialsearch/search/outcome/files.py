@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from spatialsearch import metrics as m
 from spatialsearch.redact import masked
 from spatialsearch.search.constraints import Constraint
+from spatialsearch.search.objectives import Objective
 from spatialsearch.search.mlflow_view import view_key
 from spatialsearch.search.outcome.ranking import ParetoFront, Spread, rank
 from spatialsearch.search.outcome.rows import TrialRow
@@ -79,10 +80,13 @@ def settle_runs(context: RunContext, rows: list[TrialRow]) -> int:
     return retired
 
 
-def write_results(context: RunContext, rows: list[TrialRow]) -> SearchSummary:
-    """results.csv (every trial, the ranked first), best/best.pt and summary.json."""
+def write_results(context: RunContext, rows: list[TrialRow],
+                  front: ParetoFront | None = None) -> SearchSummary:
+    """results.csv (every trial, the ranked first), best/best.pt and summary.json. With
+    several objectives "best" is the front's knee (ranking.rank), so the run writes these
+    again once reseeding has decided the front on seed means."""
     config, tracking, folder = context.config, context.tracking, context.folder
-    ranked = rank(config, rows)
+    ranked = rank(config, rows, front)
     best_path = ""
     if ranked and ranked[0].checkpoint:
         best = locate(ranked[0].checkpoint, config.storage)
@@ -136,11 +140,13 @@ def write_answer(context: RunContext, summary: SearchSummary, rows: list[TrialRo
 
 def front_summary(front: ParetoFront, rows: dict[str, Any], spreads: Sequence[Spread],
                   constraints: Sequence[Constraint] = ()) -> dict[str, Any]:
-    """The `pareto` section of summary.json. rows: trial id -> TrialRow."""
+    """The `pareto` section of summary.json. rows: trial id -> TrialRow. `members` lists the
+    front's trials (reseeded: every candidate, each saying whether it survives), `front` the
+    ids on the front, `basis` which values decided it."""
     by_id = {s.trial_id: s for s in spreads}
     names = [o.metric for o in front.objectives]
     members = []
-    for trial_id in front.members:
+    for trial_id in front.candidates or front.members:
         row = rows[trial_id]
         entry: dict[str, Any] = {"trial_id": trial_id, "params": row.params,
                                  "checkpoint": row.checkpoint,
@@ -148,17 +154,32 @@ def front_summary(front: ParetoFront, rows: dict[str, Any], spreads: Sequence[Sp
         spread = by_id.get(trial_id)
         if spread is not None:
             entry["reseed"] = {"seeds": list(spread.seeds), "survives": spread.survives,
+                               "invalid_seeds": list(spread.invalid_seeds),
                                "mean": dict(zip(names, spread.mean)),
                                "std": dict(zip(names, spread.std))}
         members.append(entry)
+    members.sort(key=lambda e: e["trial_id"] not in front.members)  # the front first
     return {"objectives": [{"metric": o.metric, "mode": o.mode} for o in front.objectives],
             "reference_point": dict(zip(names, front.reference)),
+            "reference_rule": {o.metric: reference_rule(o) for o in front.objectives},
+            "basis": front.basis, "front": list(front.members),
             "hypervolume": front.hypervolume, "knee": front.knee,
+            "single_seed_hypervolume": front.single_seed_hypervolume,
             "constraints": [c.describe() for c in constraints],
             "infeasible": list(front.infeasible),
             "history": [{"full_trials": n, "seconds": s, HYPERVOLUME: hv}
                         for n, s, hv in front.history],
             "members": members}
+
+
+def reference_rule(objective: Objective) -> str:
+    """Where an objective's reference comes from (objectives.Objective.reference_value):
+    two runs' hypervolumes compare only when their rules and values agree."""
+    if objective.reference is not None:
+        return "given"
+    if objective.mode == "max" and objective.chance_level(2, 2) is not None:
+        return "chance level"
+    return "beyond the worst full feasible trial"
 
 
 def write_pareto_csv(path: Path, pareto: dict[str, Any]) -> Path:
@@ -168,21 +189,27 @@ def write_pareto_csv(path: Path, pareto: dict[str, Any]) -> Path:
     spread = [f"{n}_{stat}" for n in names for stat in ("mean", "std")]
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["trial", *keys, *names, *spread, "seeds", "survives_reseed"])
+        writer.writerow(["trial", *keys, *names, *spread, "seeds", "survives_reseed",
+                         "on_front", "knee"])
         for member in pareto["members"]:
             reseed = member.get("reseed", {})
+            on_front = member["trial_id"] in pareto.get("front", [member["trial_id"]])
             writer.writerow([
                 member["trial_id"], *(member["params"].get(k) for k in keys),
                 *(member[n] for n in names),
                 *(reseed[stat][n] if reseed else "" for n in names for stat in ("mean", "std")),
-                " ".join(str(s) for s in reseed.get("seeds", [])), reseed.get("survives", "")])
+                " ".join(str(s) for s in reseed.get("seeds", [])), reseed.get("survives", ""),
+                on_front, member["trial_id"] == pareto.get("knee")])
     return path
 
 
 def log_front(tracking: SearchTracking, pareto: dict[str, Any]) -> None:
-    """Tag the front's runs, log the hypervolume history on the parent run."""
+    """Tag the front's runs (a reseeded candidate that did not survive: "false"), log the
+    hypervolume history on the parent run."""
+    front = set(pareto.get("front", [m["trial_id"] for m in pareto["members"]]))
     for member in pareto["members"]:
-        tracking.tag_trial(member["trial_id"], PARETO_TAG, "true")
+        tracking.tag_trial(member["trial_id"], PARETO_TAG,
+                           "true" if member["trial_id"] in front else "false")
     if pareto.get("knee"):
         tracking.tag_trial(pareto["knee"], KNEE_TAG, "true")
     tracking.log_search_metric(HYPERVOLUME, [(h["full_trials"], h[HYPERVOLUME])

@@ -4,15 +4,22 @@ order within and after the front; and which front members survive reseeding.
 
 Only trials trained to their full epochs, and meeting the search's constraints, enter the
 front: a trial stopped at epoch 5 is not comparable with one trained for 50. A trial's
-objective values are those it reported at its last epoch. The hypervolume's reference point
-is objectives.Objective.reference_value (chance level: 1/C accuracy, 1/T segregation); a
-metric without one (val_loss, proximity, transport) is referred to its worst finite value
-moved a tenth of the values' range further (MARGIN; a tenth of |worst|, or 1, when all are
-equal), so that every front member adds volume.
+objective values are those it reported at its last epoch, with the search's seed. The
+hypervolume's reference point is objectives.Objective.reference_value (the user's, else the
+chance level of a maximised metric, else the worst value of the full feasible trials moved a
+tenth of their range further: MARGIN; a tenth of |worst|, or 1, when all are equal), so that
+every front member adds volume. Stopped and infeasible trials never move it.
+
+With reseeding (K further seeds per front member) the answer is decided again on the
+members' seed means (on_seed_means): the front is the members whose mean vector is
+non-dominated among the members' means, a member with a NaN objective in any seed is invalid
+and leaves it, and the hypervolume and the knee are those of the surviving means. The
+ParetoFront says which values it used (`basis`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -37,6 +44,15 @@ class TrialOutcome:
     feasible: bool = True           # meets every constraint of the search
 
 
+#: ParetoFront.basis: the values at the last epoch of the search's own seed
+SINGLE_SEED = "last epoch, search seed"
+
+
+def seed_means(seeds: int) -> str:
+    """ParetoFront.basis of a front decided on the mean of `seeds` seeds."""
+    return f"mean of {seeds} seeds, last epoch"
+
+
 @dataclass(frozen=True)
 class ParetoFront:
     objectives: tuple[Objective, ...]
@@ -46,6 +62,9 @@ class ParetoFront:
     history: tuple[tuple[int, float, float], ...]  # (full trials so far, seconds, hypervolume)
     knee: str | None = None         # the recommended member (knee_index)
     infeasible: tuple[str, ...] = ()  # full trials left out for failing a constraint
+    basis: str = SINGLE_SEED        # which values decided members, hypervolume and knee
+    candidates: tuple[str, ...] = ()  # reseeded: the single-seed front that was reseeded
+    single_seed_hypervolume: float | None = None  # reseeded: the candidates' own hypervolume
 
 
 def knee_index(points: np.ndarray, reference: np.ndarray) -> int | None:
@@ -79,9 +98,12 @@ def beyond_worst(values: Sequence[float], mode: str) -> float:
 
 def reference_point(objectives: Sequence[Objective], outcomes: Sequence[TrialOutcome],
                     labels: int, num_tasks: int) -> tuple[float, ...]:
-    """Chance level per objective, else beyond_worst of the values the trials reported."""
+    """Per objective: its own reference, else its chance level when maximised, else
+    beyond_worst of the values of the full feasible trials (a trial stopped at its first
+    rung, or one that breaks a constraint, never moves it)."""
+    judged = [o for o in outcomes if o.full and o.feasible]
     return tuple(objective.reference_value(
-        labels, num_tasks, beyond_worst([o.values[index] for o in outcomes], objective.mode))
+        labels, num_tasks, beyond_worst([o.values[index] for o in judged], objective.mode))
         for index, objective in enumerate(objectives))
 
 
@@ -138,16 +160,26 @@ def outcomes(rows: Sequence[TrialRow], config: SearchConfig) -> list[TrialOutcom
                          r.objectives, r.ended_at, r.feasible) for r in rows]
 
 
-def rank(config: SearchConfig, rows: Sequence[TrialRow]) -> list[TrialRow]:
+def rank(config: SearchConfig, rows: Sequence[TrialRow],
+         front: ParetoFront | None = None) -> list[TrialRow]:
     """Finished trials, best first: one objective by rank_single (noise-aware ties on
     val_accuracy); several by multi-objective rank (pareto.rank_order: front by front,
     crowding within a front) of the full trials, then the trials stopped early by their first
-    objective. With constraints, the feasible trials come first, each group ranked so."""
+    objective. With constraints, the feasible trials come first, each group ranked so.
+    Given the search's answer (several objectives), its knee comes first, then the rest of its
+    members: "best" is the recommended trial, decided on the values the front used."""
     finished = [r for r in rows if r.status != "ERROR" and r.best_metric == r.best_metric]
     if config.constraints:
-        return (_rank(config, [r for r in finished if r.feasible])
-                + _rank(config, [r for r in finished if not r.feasible]))
-    return _rank(config, finished)
+        order = (_rank(config, [r for r in finished if r.feasible])
+                 + _rank(config, [r for r in finished if not r.feasible]))
+    else:
+        order = _rank(config, finished)
+    if front is None or not config.multi_objective:
+        return order
+    by_id = {r.trial_id: r for r in order}
+    first = [t for t in (front.knee, *front.members) if t is not None and t in by_id]
+    leading = [by_id[t] for t in dict.fromkeys(first)]
+    return leading + [r for r in order if r not in leading]
 
 
 def _rank(config: SearchConfig, finished: list[TrialRow]) -> list[TrialRow]:
@@ -175,25 +207,55 @@ class Spread:
     survives: bool = True
 
     @property
+    def invalid_seeds(self) -> tuple[int, ...]:
+        """The seeds whose objective vector holds a NaN or an infinite value."""
+        return tuple(seed for seed, row in zip(self.seeds, self.values)
+                     if not np.all(np.isfinite(row)))
+
+    @property
     def mean(self) -> tuple[float, ...]:
-        return tuple(float(v) for v in np.nanmean(np.array(self.values), axis=0))
+        """Mean over seeds; NaN in an objective when any seed is invalid there (never
+        averaged away: the member is then invalid)."""
+        return tuple(float(v) for v in np.mean(np.array(self.values, dtype=float), axis=0))
 
     @property
     def std(self) -> tuple[float, ...]:
         """Sample standard deviation (ddof 1); 0 for a single run."""
-        values = np.array(self.values)
+        values = np.array(self.values, dtype=float)
         if len(values) < 2:
             return tuple(0.0 for _ in values[0])
-        return tuple(float(v) for v in np.nanstd(values, axis=0, ddof=1))
+        return tuple(float(v) for v in np.std(values, axis=0, ddof=1))
 
 
 def survivors(objectives: Sequence[Objective], spreads: Sequence[Spread]) -> list[Spread]:
-    """The spreads, each marked `survives` when its mean vector is non-dominated among the
-    members' means: a front that does not survive reseeding is noise, not a result."""
+    """The spreads, each marked `survives` when its mean vector is valid and non-dominated
+    among the members' means: a front that does not survive reseeding is noise."""
     means = oriented(np.array([s.mean for s in spreads]).reshape(len(spreads), -1),
                      [o.mode for o in objectives])
     kept = set(pareto_indices(means))
     return [Spread(s.trial_id, s.seeds, s.values, i in kept) for i, s in enumerate(spreads)]
+
+
+def on_seed_means(front: ParetoFront, spreads: Sequence[Spread]) -> ParetoFront:
+    """The front decided again on the reseeded members' means (spreads from survivors()):
+    members = the survivors, by the first objective's mean, best first; hypervolume and knee
+    of their means under the same reference point. The single-seed front stays in
+    `candidates` with its hypervolume. Unchanged without spreads."""
+    if not spreads:
+        return front
+    modes = [o.mode for o in front.objectives]
+    by_id = {s.trial_id: s for s in spreads}
+    kept = [by_id[t] for t in front.members if t in by_id and by_id[t].survives]
+    points = oriented(np.array([s.mean for s in kept]).reshape(len(kept), len(modes)), modes)
+    order = sorted(range(len(kept)), key=lambda i: -points[i, 0])
+    reference = oriented(np.array([front.reference]), modes)[0]
+    knee = knee_index(points[order], reference)
+    return dataclasses.replace(
+        front, members=tuple(kept[i].trial_id for i in order),
+        hypervolume=hypervolume(points, reference),
+        knee=None if knee is None else kept[order[knee]].trial_id,
+        basis=seed_means(max(len(s.seeds) for s in spreads)), candidates=front.members,
+        single_seed_hypervolume=front.hypervolume)
 
 
 def answer(context: RunContext, rows: Sequence[TrialRow]
