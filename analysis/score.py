@@ -2,8 +2,8 @@
 
 M[i, j] = accuracy on task j of the subnetwork cut for task i (split.py), on the validation
 split unless told otherwise. For the task-free `positions` method, rows are regions of space:
-they are matched to tasks by the assignment that maximises the diagonal (Hungarian), and the
-matched order is reported. Outputs: score_<method>.csv (the matrix, its diagonal and
+they are matched to tasks by the assignment that maximises the diagonal
+(positions_split.matched_order), and the matched order is reported. Outputs: score_<method>.csv (the matrix, its diagonal and
 off-diagonal means, neurons per task per layer) and score_<method>.png (heatmap).
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from analysis.context import AnalysisContext
 from analysis.split import Split
+from spatialsearch.positions_split import matched_order
 from spatialsearch.train import evaluate
 
 
@@ -43,10 +44,7 @@ def score(context: AnalysisContext, result: Split, split_name: str = "validation
     rows = np.array([evaluate(network, batches).task_accuracy for network in result.networks])
     order = list(range(len(rows)))
     if result.method == "positions":
-        from scipy.optimize import linear_sum_assignment
-
-        region, task = linear_sum_assignment(-rows)
-        order = [int(region[list(task).index(t)]) for t in range(len(rows))]
+        order = matched_order(rows)
         rows = rows[order]
     sizes = np.array([layer.num_neurons for layer in context.model.spatial_layers[:-1]])
     neurons = np.array([[float(m.sum()) for m in result.masks[i]] for i in order]) / sizes

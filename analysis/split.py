@@ -13,15 +13,15 @@ by construction):
                  variance over task t's samples; the original's mean picks at random).
     positions    task-free: k-means (k = T, seeded) on the positions of all hidden layers
                  together (they share one space, as transport assumes), so a region of space
-                 is one subnetwork across layers. Regions are matched to tasks only when
-                 scoring (Hungarian matching of the score matrix).
+                 is one subnetwork across layers (spatialsearch.positions_split, the same cut a
+                 trial logs as `positions_split`). Regions are matched to tasks only when
+                 scoring (the permutation that maximises the diagonal).
 Output of split(): per task t a network and its masks (n_k,) float per hidden layer
 (1 kept, 0 removed, in between: rescale factors).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -36,7 +36,9 @@ from analysis.record import Recording, task_drive
 from spatialsearch.checkpoint import atomic_save
 from spatialsearch.errors import ConfigError
 from spatialsearch.models import SpatialNetwork
+from spatialsearch.positions_split import region_assignment
 from spatialsearch.segregation import task_mass
+from spatialsearch.subnetworks import apply_masks
 
 
 class Split(NamedTuple):
@@ -50,23 +52,13 @@ def _hard_masks(assignment: list[Tensor], num_tasks: int) -> list[list[Tensor]]:
     return [[(tasks == t).float() for tasks in assignment] for t in range(num_tasks)]
 
 
-def _positions_assignment(model: SpatialNetwork, num_tasks: int, seed: int) -> list[Tensor]:
-    from sklearn.cluster import KMeans
-
-    hidden = model.spatial_layers[:-1]
-    points = torch.cat([layer.positions.detach().cpu() for layer in hidden]).double().numpy()
-    labels = KMeans(n_clusters=num_tasks, n_init=10, random_state=seed).fit_predict(points)
-    sizes = [layer.num_neurons for layer in hidden]
-    return [torch.from_numpy(part).long() for part in np.split(labels, np.cumsum(sizes)[:-1])]
-
-
 def masks_for(context: AnalysisContext, method: Method, recording: Recording | None = None,
               seed: int = 0) -> tuple[list[list[Tensor]], list[Tensor]]:
     """(masks [task][layer], hard assignment per layer or [] for soft methods)."""
     model, tasks = context.model, context.num_tasks
     layers = model.spatial_layers
     if method == "positions":
-        assignment = _positions_assignment(model, tasks, seed)
+        assignment = [torch.from_numpy(r) for r in region_assignment(model, tasks, seed)]
         return _hard_masks(assignment, tasks), assignment
     if method == "activations":
         if recording is None:
@@ -84,23 +76,6 @@ def masks_for(context: AnalysisContext, method: Method, recording: Recording | N
     generator = torch.Generator().manual_seed(seed)
     return [[torch.bernoulli(r[t], generator=generator) for r in relative]
             for t in range(tasks)], []
-
-
-def apply_masks(model: SpatialNetwork, masks: list[Tensor]) -> SpatialNetwork:
-    """A copy whose hidden neuron n of layer k is scaled by masks[k][n]: incoming weights and
-    bias zeroed where the mask is 0, outgoing weights multiplied by the mask."""
-    network = copy.deepcopy(model)
-    layers = network.spatial_layers
-    with torch.no_grad():
-        for k, mask in enumerate(masks):
-            mask = mask.to(layers[k].weight.device, layers[k].weight.dtype)
-            removed = mask == 0
-            layers[k].weight[removed] = 0.0
-            layers[k].bias[removed] = 0.0
-            outgoing = layers[k + 1].weight  # (n_{k+1}, n_k, ...)
-            shape = [1, -1] + [1] * (outgoing.dim() - 2)
-            outgoing.mul_(mask.view(shape))
-    return network.eval()
 
 
 def split(context: AnalysisContext, method: str, recording: Recording | None = None,

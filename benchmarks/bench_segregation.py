@@ -4,7 +4,7 @@ Usage:
     python benchmarks/bench_segregation.py [--dataset digits|FashionMNIST] [--samples N]
 The reference network (150-100-50, Sigmoid, both costs) on two tasks, trained a few epochs so
 the weights assign tasks; then, interleaved, a whole epoch (Trainer.run_epoch: training and
-validation) against Trainer.segregation_metrics (greedy assignment + cross-validated 3-NN
+validation) against Trainer.task_measures (greedy assignment + cross-validated 3-NN
 of every hidden layer). A trial measures segregation at each checkpointed epoch: the rungs
 and every checkpoint_every-th epoch (quick start: 6 of 50 epochs; checkpoint_every: 1 = all).
 """
@@ -30,7 +30,7 @@ def measure(dataset: str, samples: int) -> dict:
     for _ in range(3):
         trainer.run_epoch()
     timings = interleaved_ms({"epoch": trainer.run_epoch,
-                              "segregation": trainer.segregation_metrics},
+                              "segregation": trainer.task_measures},
                              warmup=2, repeats=15, inner=1)
     epoch, segregation = timings["epoch"][0], timings["segregation"][0]
     every = {"quick start (6 of 50 epochs)": 6 / 50, "every epoch": 1.0}

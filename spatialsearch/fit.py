@@ -69,10 +69,10 @@ def fit(config: TrialConfig, output: Path, on_epoch: EpochCallback | None = None
     finally:
         if writer is not None:
             writer.close()
-    final = trainer.segregation_metrics(with_modularity=True)
+    final = trainer.task_measures()
     best_model = trainer.best_model()
     best = {**trainer.best_metrics,
-            **trainer.segregation_metrics(best_model, with_modularity=True),
+            **trainer.task_measures(best_model),
             **trainer.test_metrics()}
     save_checkpoint(best_path, best_model, config, int(best[m.EPOCH]), best)
     summary = {

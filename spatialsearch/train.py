@@ -26,7 +26,9 @@ from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
 from spatialsearch.errors import ConfigError, SpatialSearchError
 from spatialsearch.models import SpatialNetwork, build_model
 from spatialsearch.modularity import modularity
+from spatialsearch.positions_split import positions_split
 from spatialsearch.segregation import segregation
+from spatialsearch.selectivity import selectivity
 
 # Optimizers with a fused CPU/CUDA kernel: one launch for all parameters instead of ~10 per
 # parameter tensor. Chosen unless the user sets fused/foreach; same arithmetic.
@@ -155,6 +157,12 @@ def active_neurons(model: SpatialNetwork, batches: TaskBatches) -> list[Tensor]:
     return active or []
 
 
+def _mean_of_finite(values: Any) -> float:
+    """Mean of the finite values; NaN when there is none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 class Trainer:
     """Owns the model, optimizer, data and best-so-far of one run; epochs advance it.
 
@@ -230,12 +238,12 @@ class Trainer:
             self.best_metrics = dict(results)
         return results
 
-    def segregation_metrics(self, model: SpatialNetwork | None = None,
-                            with_modularity: bool = False) -> dict[str, float]:
-        """Segregation of the hidden layers of model (default: the current one), neurons
-        never active on the validation data left out; how many layers were scored, and each
-        layer's task balance; with_modularity: also modularity Q per layer pair and its mean
-        (~0.2 s for the reference network: networkx builds each graph)."""
+    def task_measures(self, model: SpatialNetwork | None = None) -> dict[str, float]:
+        """The task measures of model (default: the current one), neurons never active on
+        the validation data left out: the positions split (its gap, diagonal and
+        off-diagonal), selectivity, Barber's modularity Q and segregation, each with its
+        per-layer values, how many layers segregation scored and each layer's task balance.
+        ~25 ms for the quickstart network on one CPU core (docs/reference.md)."""
         data = self.config.data
         network = model or self.model
         active = active_neurons(network, self.validation_batches)
@@ -245,12 +253,19 @@ class Trainer:
                    for k, counts in result.balance.items()}
         found = {m.SEGREGATION: result.mean, m.SEGREGATION_SCORED: result.scored,
                  **{m.layer_segregation(k): v for k, v in result.per_layer.items()}, **balance}
-        if with_modularity:
-            per_pair = modularity(network.spatial_layers, data.num_tasks, data.labels,
-                                  active=active)
-            found[m.MODULARITY] = float(np.nanmean(list(per_pair.values()))) \
-                if any(np.isfinite(list(per_pair.values()))) else float("nan")
-            found |= {m.layer_modularity(k): q for k, q in per_pair.items()}
+        per_pair = modularity(network.spatial_layers, data.num_tasks, data.labels,
+                              active=active)
+        found[m.MODULARITY] = _mean_of_finite(per_pair.values())
+        found |= {m.layer_modularity(k): q for k, q in per_pair.items()}
+        per_layer = selectivity(network.spatial_layers, data.num_tasks, data.labels,
+                                active=active)
+        found[m.SELECTIVITY] = _mean_of_finite(per_layer.values())
+        found |= {m.layer_selectivity(k): v for k, v in per_layer.items()}
+        if data.num_tasks >= 2:
+            split = positions_split(network, data.num_tasks, lambda cut: evaluate(
+                cut, self.validation_batches).task_accuracy)
+            found |= {m.POSITIONS_SPLIT: split.gap, m.POSITIONS_SPLIT_DIAGONAL: split.diagonal,
+                      m.POSITIONS_SPLIT_OFF_DIAGONAL: split.off_diagonal}
         return found
 
     def best_model(self) -> SpatialNetwork:

@@ -213,7 +213,7 @@ def _papers_effect(tmp_path, reference: dict) -> dict[str, list[dict]]:
             context = open_checkpoint(path)
             greedy = score(context, split(context, "greedy"))
             positions = score(context, split(context, "positions"))
-            rows.append({"segregation": trainer.segregation_metrics(best)["segregation"],
+            rows.append({"segregation": trainer.task_measures(best)["segregation"],
                          "accuracy": trainer.best_accuracy,
                          "own": [float(trainer.best_metrics[f"val_accuracy_task{t}"])
                                  for t in range(2)],

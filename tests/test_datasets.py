@@ -264,7 +264,7 @@ def test_three_channel_data_trains_with_linear_and_convolution_layers(tmp_path, 
     trainer = Trainer(config)
     channels = 3 * config.data.num_tasks if mode == "concatenate" else 3
     assert config.data.input_shape == (channels, 6, 6)
-    results = trainer.run_epoch() | trainer.segregation_metrics()
+    results = trainer.run_epoch() | trainer.task_measures()
     assert np.isfinite(results["train_loss"]) and 0 <= results["val_accuracy"] <= 1
     assert set(results) >= {"segregation", "segregation_layer0", "segregation_layer1"}
 

@@ -133,21 +133,35 @@ def test_a_convolution_layers_channels_are_assigned_by_their_summed_kernels():
     assert result.per_layer == {0: 1.0, 1: 1.0} and not result.at_chance
 
 
-def test_modularity_of_a_six_node_graph_is_the_hand_computed_q():
+def test_modularity_of_a_six_node_graph_is_barbers_hand_computed_q():
     """Layer pair: inputs 0,1 (task 0), 2 (task 1); outputs 0 (task 0), 1,2 (task 1).
-    Edges |W|: o0-i0 2, o0-i1 1, o1-i2 3, o2-i2 1, o2-i0 1; w = 8, strengths in 3,1,4 and out
-    3,3,2. Q = (3/8 - (7/16)^2) + (4/8 - (9/16)^2) = 0.3671875."""
+    B = |W| (out, in): o0-i0 2, o0-i1 1, o1-i2 3, o2-i2 1, o2-i0 1; m = 8; output strengths
+    3, 3, 2, input strengths 3, 1, 4. Barber: task 0: 3/8 - (3/8)(4/8) = 0.1875; task 1:
+    4/8 - (5/8)(4/8) = 0.1875; Q_B = 0.375 (networkx's one-layer Q gave 0.3671875)."""
     from spatialsearch.modularity import pair_modularity
 
     mass = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 0.0, 1.0]])  # (out, in)
     q = pair_modularity(mass, np.array([0, 0, 1]), np.array([0, 1, 1]))
-    assert q == pytest.approx((3 / 8 - (7 / 16) ** 2) + (4 / 8 - (9 / 16) ** 2))
-    assert q == pytest.approx(0.3671875)
+    assert q == pytest.approx(0.375)
     # a dead input neuron leaves the graph: its edges go, the rest is recomputed
     without = pair_modularity(mass, np.array([0, 0, UNASSIGNED]), np.array([0, 1, 1]))
     assert without == pytest.approx(pair_modularity(mass[:, :2], np.array([0, 0]),
                                                     np.array([0, 1, 1])))
     assert np.isnan(pair_modularity(mass, np.zeros(3, int), np.zeros(3, int)))  # one task
+
+
+def test_modularity_of_a_partition_that_ignores_the_weights_is_zero():
+    """Barber's null fits a bipartite graph: random weights, a 90/10 split of the inputs and
+    50/50 of the outputs (the issue's case: networkx's Q gave -0.079), and a random partition,
+    both score 0 within sampling noise."""
+    from spatialsearch.modularity import pair_modularity
+
+    rng = np.random.default_rng(0)
+    mass = np.abs(rng.normal(size=(200, 400)))
+    skewed = pair_modularity(mass, (np.arange(400) >= 360).astype(int),
+                             (np.arange(200) >= 100).astype(int))
+    shuffled = pair_modularity(mass, rng.integers(0, 2, 400), rng.integers(0, 2, 200))
+    assert abs(skewed) < 0.005 and abs(shuffled) < 0.005
 
 
 def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
@@ -175,6 +189,3 @@ def test_modularity_is_an_objective_with_chance_at_zero():
         "scheduler": {"type": "moasha"}, "fixed": {"datasets": ["digits"], "labels": 5},
         "space": {"transport": {"loguniform": [0.1, 100]}}})
     assert config.objectives[1].reference_value(5, 2, otherwise=-1.0) == 0.0
-    from spatialsearch.search.tune_space import trial_plan
-
-    assert trial_plan(config).modularity_always

@@ -6,9 +6,10 @@ Every epoch reports its metrics; plan.checkpoint_due epochs add a checkpoint fol
 A report with a checkpoint costs ~9 ms of Tune bookkeeping against ~1 ms without, which
 against 25 ms epochs was most of a quick search's overhead; so a trial checkpoints at its
 last epoch, wherever the scheduler may stop it, and every `checkpoint_every` epochs.
-Every checkpointed epoch (the scheduler's rungs among them) also reports segregation, so a
-multi-objective scheduler ranks it there; checkpoint_every: 1 measures it every epoch. The last
-epoch's report adds the segregation and test accuracy of the best checkpoint.
+Every checkpointed epoch (the scheduler's rungs among them) also reports the task measures
+(positions split, selectivity, modularity, segregation: Trainer.task_measures), so a
+multi-objective scheduler ranks them there; checkpoint_every: 1 measures them every epoch. The
+last epoch's report adds the task measures and test accuracy of the best checkpoint.
 A retried or restored trial continues from its last checkpoint (tune.get_checkpoint).
 A NaN/inf loss raises TrainingDiverged: Ray marks the trial failed with that reason.
 
@@ -46,8 +47,6 @@ class TrialPlan:
     cpus: float = 1.0                   # CPUs Tune reserves: torch's and numba's threads
     checkpoint_every: int = 1           # epochs between checkpoints (and segregation)
     checkpoint_at: tuple[int, ...] = ()  # the scheduler's rungs: checkpoint there too
-    modularity_always: bool = False     # measure modularity at every checkpoint (it is an
-                                        # objective or constraint), not only the last epoch
     datasets: SharedDatasets | None = field(default=None, compare=False)  # read once by the
                                         # driver; None: each trial reads the files itself
 
@@ -88,9 +87,9 @@ def train_trial(config: dict[str, Any], plan: TrialPlan = TrialPlan()) -> None:
             tune.report(results)
             continue
         last = trainer.epoch == trial.run.epochs
-        results |= trainer.segregation_metrics(with_modularity=last or plan.modularity_always)
+        results |= trainer.task_measures()
         if last:
-            best = trainer.segregation_metrics(trainer.best_model(), with_modularity=True)
+            best = trainer.task_measures(trainer.best_model())
             results |= {f"best_{key}": value for key, value in
                         (best | trainer.test_metrics()).items()}
         with tempfile.TemporaryDirectory() as folder:

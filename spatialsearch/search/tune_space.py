@@ -94,10 +94,8 @@ def trial_plan(config: SearchConfig) -> TrialPlan:
     dataset the space can ask for, read here once (data/shared.py)."""
     data = config.base_config.data
     names = [name for choice in config.dataset_choices for name in choice]
-    judged = [o.metric for o in config.objectives + config.constraints]
     return TrialPlan(cpus=config.resources.cpu, checkpoint_every=config.checkpoint_every,
                      checkpoint_at=stopping_epochs(config),
-                     modularity_always=any(k.startswith(m.MODULARITY) for k in judged),
                      datasets=SharedDatasets.read(names, data.root, data.download))
 
 
