@@ -1,13 +1,23 @@
 """The paper's claims, checked on a finished grid search (search_spaces/paper.yaml).
 
-Every trial's best checkpoint is measured alike: validation accuracy, segregation and
-modularity Q (as a trial logs them: spatialsearch.segregation and .modularity, neurons never
-active on the validation data left out) and the task-free `positions` split (k-means on the
-positions, matched to tasks only when scoring: diagonal and off-diagonal accuracy). Trials
-that differ only in `seed` form one setting, shown as mean ± std over its seeds. Settings:
-"costs" is proximity and transport both > 0, "none" both 0 (one of them alone is
-shown as such; the claims compare "costs" with "none"). A claim holds when a one-sided
-Welch t-test (scipy) over the seeds gives p < 0.05 in the claimed direction.
+Every trial's best checkpoint is measured alike, with the measures a trial logs
+(spatialsearch.train.task_measures, on the validation split): accuracy, the task-free
+positions split (diagonal - off-diagonal), selectivity, Barber's modularity Q and
+segregation. Trials that differ only in `seed` form one setting (every other key is kept
+apart), shown as mean ± SD over its seeds.
+
+A claim compares a setting with costs (proximity and transport > 0) against the setting that
+equals it in every key but the costs (both 0) and the seed (analysis/statistics.py):
+  the costs raise M     (M each of the four measures) one-sided paired t-test over the seeds
+                        both arms share (Welch's t-test when they share none), effect = mean
+                        difference with a 95% bootstrap CI;
+  the costs keep accuracy   non-inferiority: the upper bound of the one-sided 95% CI of the
+                        accuracy lost stays below ACCURACY_MARGIN, and both arms' accuracy
+                        lies above chance (1/C) by the lower bound of its 95% CI.
+Holm's correction runs over every test of the table; a claim holds when its adjusted p is
+below SIGNIFICANT. One that does not is "not shown", with the test's power: to detect a large
+effect (Cohen's d = 0.8) at the Bonferroni level 0.05 / tests, or to show non-inferiority
+when no accuracy is lost.
 
     spatialsearch claims <search folder>      # prints the tables; writes <folder>/claims.md
 """
@@ -19,49 +29,55 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from analysis.context import AnalysisContext, open_checkpoint
-from analysis.score import score
-from analysis.split import split
+from analysis.statistics import (
+    holm,
+    non_inferiority,
+    power_large_effect,
+    power_non_inferior,
+    superiority,
+)
+from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
-from spatialsearch.modularity import modularity
-from spatialsearch.segregation import segregation
-from spatialsearch.train import active_neurons, evaluate
+from spatialsearch.train import evaluate, task_measures
 
 #: the input modes as the tables name them: (input, sampler)
 MODES = {"concatenate": ("concatenate", None), "mix": ("mix", None),
          "sequential, random sampler": ("sequential", "random"),
          "sequential, task sampler": ("sequential", "task")}
+#: the measures a claim says the costs raise: metric -> how the table names it
+MEASURES = {m.POSITIONS_SPLIT: "positions split", m.SELECTIVITY: "selectivity",
+            m.MODULARITY: "modularity Q", m.SEGREGATION: "segregation"}
+ACCURACY = "accuracy"
+ACCURACY_MARGIN = 0.05   # the accuracy the costs may cost: the README states this margin
 SIGNIFICANT = 0.05
+COST_KEYS = ("proximity", "transport")
 
 
 class Measured(NamedTuple):
-    setting: dict[str, Any]  # the trial's params without its seed
-    accuracy: float
-    segregation: float
-    modularity: float
-    diagonal: float          # positions split
-    off_diagonal: float
+    setting: dict[str, Any]   # the trial's params without its seed
+    seed: int | None
+    chance: float             # accuracy at chance, 1/C
+    values: dict[str, float]  # accuracy and every MEASURES metric
 
 
-def segregation_and_modularity(context: AnalysisContext) -> tuple[float, float]:
-    """A checkpoint's segregation and mean modularity Q, as a trial logs them (neurons never
-    active on the validation data left out)."""
-    data, layers = context.config.data, context.model.spatial_layers
-    active = active_neurons(context.model, context.batches("validation"))
-    per_pair = modularity(layers, data.num_tasks, data.labels, active=active)
-    return (segregation(layers, data.num_tasks, data.labels, active=active).mean,
-            float(np.nanmean(list(per_pair.values()))))
+def checkpoint_measures(context: AnalysisContext) -> dict[str, float]:
+    """A checkpoint's accuracy and task measures, as a trial logs them."""
+    data, batches = context.config.data, context.batches("validation")
+    found = task_measures(context.model, data.num_tasks, data.labels, batches)
+    return {ACCURACY: evaluate(context.model, batches).accuracy,
+            **{k: float(found.get(k, np.nan)) for k in MEASURES}}
 
 
 def measure(checkpoint: str, params: dict[str, Any]) -> Measured:
     """One trial's best checkpoint, measured."""
     context = open_checkpoint(checkpoint)
-    positions = score(context, split(context, "positions"), "validation")
+    seed = params.get("seed")
     return Measured({k: v for k, v in params.items() if k != "seed"},
-                    evaluate(context.model, context.batches("validation")).accuracy,
-                    *segregation_and_modularity(context),
-                    positions.diagonal, positions.off_diagonal)
+                    None if seed is None else int(seed), 1.0 / context.config.data.labels,
+                    checkpoint_measures(context))
 
 
 def distinct(params: dict[str, Any]) -> tuple:
@@ -101,57 +117,131 @@ def _mode(setting: dict[str, Any]) -> str:
     return "?"
 
 
+def _key(setting: dict[str, Any]) -> tuple:
+    return distinct(setting)
+
+
+def _rest(setting: dict[str, Any]) -> tuple:
+    """Every key but the costs: what a costs setting and its no-costs setting share."""
+    return distinct({k: v for k, v in setting.items() if k not in COST_KEYS})
+
+
+def _name(setting: dict[str, Any]) -> str:
+    return (f"{_mode(setting)}, α {setting.get('proximity', 0):g}, "
+            f"β {setting.get('transport', 0):g}")
+
+
 def _cell(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.3f}" \
-        f" (n={len(values)})"
+    sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.3f} ± {sd:.3f}"
 
 
-def _greater(a: list[float], b: list[float]) -> float:
-    """One-sided Welch t-test p that mean(a) > mean(b)."""
-    from scipy.stats import ttest_ind
+def _arms(costs: list[Measured], none: list[Measured]
+          ) -> tuple[list[Measured], list[Measured], bool]:
+    """The two arms, paired by seed where they share seeds (only the shared ones kept)."""
+    shared = sorted({r.seed for r in costs} & {r.seed for r in none} - {None})
+    if len(shared) >= 2:
+        by = lambda rows: {r.seed: r for r in rows}  # noqa: E731
+        return [by(costs)[s] for s in shared], [by(none)[s] for s in shared], True
+    return costs, none, False
 
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    return float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+
+def _above_chance(rows: list[Measured]) -> bool:
+    """The lower bound of the 95% t CI of the arm's mean accuracy lies above chance."""
+    values = np.array([r.values[ACCURACY] for r in rows])
+    if len(values) < 2:
+        return False
+    error = np.std(values, ddof=1) / np.sqrt(len(values))
+    return bool(values.mean() - stats.t.ppf(0.975, len(values) - 1) * error > rows[0].chance)
+
+
+class Claim(NamedTuple):
+    name: str        # e.g. "concatenate, α 1, β 10: the costs raise the positions split"
+    measured: str    # costs vs none, effect and CI
+    test: str
+    p: float
+    needs: bool      # besides the corrected test: non-inferiority's bound and chance checks
+    n: int           # pairs (or the smaller arm)
+    spread: float    # SD of the paired differences (or pooled), for the power
+    kind: str        # "superiority" or "non-inferiority"
+
+    def power(self, alpha: float) -> float:
+        """What a "not shown" is worth: the test's power at level alpha."""
+        if self.kind == "superiority":
+            return power_large_effect(self.n, alpha)
+        return power_non_inferior(self.n, self.spread, ACCURACY_MARGIN, alpha)
+
+
+def _claims(groups: dict[tuple, list[Measured]]) -> list[Claim]:
+    settings = {key: rows[0].setting for key, rows in groups.items()}
+    claims: list[Claim] = []
+    for key, setting in settings.items():
+        if _costs(setting) != "costs":
+            continue
+        match = [k for k, s in settings.items() if _costs(s) == "none"
+                 and _rest(s) == _rest(setting)]
+        if not match:
+            continue
+        costs, none, paired = _arms(groups[key], groups[match[0]])
+        design = f"paired t, n = {len(costs)}" if paired else \
+            f"Welch t, n = {len(costs)} / {len(none)}"
+        for metric, label in MEASURES.items():
+            a = [r.values[metric] for r in costs]
+            b = [r.values[metric] for r in none]
+            tested = superiority(a, b, paired)
+            claims.append(Claim(
+                f"{_name(setting)}: the costs raise the {label}",
+                f"{np.mean(a):.3f} vs {np.mean(b):.3f}; Δ {tested.effect:+.3f} "
+                f"[{tested.low:+.3f}, {tested.high:+.3f}]", design, tested.p, True,
+                tested.n, tested.spread, "superiority"))
+        a = [r.values[ACCURACY] for r in costs]
+        b = [r.values[ACCURACY] for r in none]
+        tested = non_inferiority(a, b, ACCURACY_MARGIN, paired)
+        chance = _above_chance(costs) and _above_chance(none)
+        claims.append(Claim(
+            f"{_name(setting)}: the costs keep accuracy (loss < {ACCURACY_MARGIN:g})",
+            f"{np.mean(a):.3f} vs {np.mean(b):.3f}; loss {tested.effect:+.3f}, one-sided "
+            f"95% upper bound {tested.high:+.3f}{'' if chance else '; an arm at chance'}",
+            design.replace("t,", "non-inferiority t,"), tested.p,
+            chance and tested.high < ACCURACY_MARGIN, tested.n, tested.spread,
+            "non-inferiority"))
+    return claims
 
 
 def claims_tables(measured: list[Measured]) -> str:
-    """The table (a row per input mode and costs setting) and the verdicts, as Markdown."""
-    groups: dict[tuple[str, str], list[Measured]] = {}
+    """The table (a row per setting) and the claims with Holm-corrected p-values, as
+    Markdown."""
+    groups: dict[tuple, list[Measured]] = {}
     for row in measured:
-        groups.setdefault((_costs(row.setting), _mode(row.setting)), []).append(row)
-
-    def get(costs: str, mode: str, field: str) -> list[float]:
-        return [getattr(r, field) for r in groups.get((costs, mode), [])]
-
-    lines = ["| input mode | costs | accuracy | segregation | modularity Q | positions split "
-             "diagonal | off-diagonal |", "|---|---|---|---|---|---|---|"]
-    for mode in MODES:
-        for costs in ("costs", "proximity only", "transport only", "none"):
-            if (costs, mode) in groups:
-                lines.append(f"| {mode} | {costs} | " + " | ".join(_cell(get(costs, mode, f))
-                             for f in ("accuracy", "segregation", "modularity", "diagonal",
-                                       "off_diagonal")) + " |")
-    verdicts = ["", "| claim | measured | holds |", "|---|---|---|"]
-    for mode in MODES:
-        if ("costs", mode) not in groups or ("none", mode) not in groups:
-            continue
-        for field, what in (("segregation", "segregation"), ("modularity", "modularity Q")):
-            p = _greater(get("costs", mode, field), get("none", mode, field))
-            verdicts.append(f"| {mode}: the costs raise {what} | "
-                            f"{np.mean(get('costs', mode, field)):.3f} vs "
-                            f"{np.mean(get('none', mode, field)):.3f}, p = {p:.3g} | "
-                            f"{'yes' if p < SIGNIFICANT else 'no'} |")
-        gap = {c: list(np.subtract(get(c, mode, "diagonal"), get(c, mode, "off_diagonal")))
-               for c in ("costs", "none")}
-        p = _greater(gap["costs"], gap["none"])
-        verdicts.append(f"| {mode}: the task-free positions split separates the tasks more "
-                        f"with costs (diagonal − off-diagonal) | {np.mean(gap['costs']):.3f} vs "
-                        f"{np.mean(gap['none']):.3f}, p = {p:.3g} | "
-                        f"{'yes' if p < SIGNIFICANT else 'no'} |")
-        loss = np.mean(get("none", mode, "accuracy")) - np.mean(get("costs", mode, "accuracy"))
-        verdicts.append(f"| {mode}: the costs cost little accuracy (≤ 0.05) | "
-                        f"{loss:+.3f} | {'yes' if loss <= 0.05 else 'no'} |")
+        groups.setdefault(_key(row.setting), []).append(row)
+    columns = [ACCURACY, *MEASURES]
+    lines = ["| setting | seeds | " + " | ".join([ACCURACY, *MEASURES.values()]) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    order = sorted(groups, key=lambda k: (list(MODES).index(_mode(groups[k][0].setting))
+                                          if _mode(groups[k][0].setting) in MODES else 99,
+                                          _name(groups[k][0].setting)))
+    for key in order:
+        rows = groups[key]
+        lines.append(f"| {_name(rows[0].setting)} | {len(rows)} | " + " | ".join(
+            _cell([r.values[c] for r in rows]) for c in columns) + " |")
+    claims = _claims(groups)
+    adjusted = holm([c.p for c in claims])
+    level = SIGNIFICANT / max(len(claims), 1)
+    verdicts = ["", f"{len(claims)} claims; Holm's correction over all of them; mean ± SD "
+                f"over seeds; Δ = mean paired difference (costs − none) with its 95% "
+                f"bootstrap CI (BCa).", "",
+                "| claim | costs vs none | test | p | Holm p | verdict |",
+                "|---|---|---|---|---|---|"]
+    for claim, p in zip(claims, adjusted):
+        if p < SIGNIFICANT and claim.needs:
+            verdict = "holds"
+        elif claim.kind == "superiority":
+            verdict = f"not shown (power {claim.power(level):.2f} for d = 0.8 at α = {level:.2g})"
+        else:
+            verdict = (f"not shown (power {claim.power(level):.2f} at α = {level:.2g} if no "
+                       f"accuracy is lost)")
+        verdicts.append(f"| {claim.name} | {claim.measured} | {claim.test} | {claim.p:.3g} | "
+                        f"{p:.3g} | {verdict} |")
     return "\n".join(lines + verdicts)
 
 

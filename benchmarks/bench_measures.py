@@ -2,7 +2,7 @@
 
 Every finished trial's best checkpoint (summary.json's table: stopped trials too, at the rung
 where they stopped) is measured alike: segregation (positions) and mean modularity Q of its
-layer pairs (weights only), neurons never active on the validation data left out. Prints
+layer pairs (Barber's, weights only), neurons never active on the validation data left out. Prints
 Spearman's rho with its p-value (scipy) per search folder.
 
 Usage:
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.claims import segregation_and_modularity  # noqa: E402
+from analysis.claims import checkpoint_measures  # noqa: E402
 from analysis.context import open_checkpoint  # noqa: E402
 from benchmarks.common import record, table  # noqa: E402
 
@@ -34,9 +34,9 @@ def main() -> None:
     rows = []
     for folder in args.folders:
         trials = json.loads((folder / "summary.json").read_text())["table"]
-        pairs = np.array([segregation_and_modularity(open_checkpoint(t["checkpoint"]))
-                          for t in trials
-                          if t["checkpoint"] and Path(t["checkpoint"]).is_file()])
+        measured = [checkpoint_measures(open_checkpoint(t["checkpoint"])) for t in trials
+                    if t["checkpoint"] and Path(t["checkpoint"]).is_file()]
+        pairs = np.array([[found["segregation"], found["modularity"]] for found in measured])
         kept = np.all(np.isfinite(pairs), axis=1)
         rho, p = spearmanr(pairs[kept, 0], pairs[kept, 1])
         record("measures", search=folder.name, trials=int(kept.sum()), spearman=float(rho),

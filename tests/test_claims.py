@@ -13,7 +13,7 @@ from analysis.context import open_checkpoint
 from spatialsearch.checkpoint import save_checkpoint
 from spatialsearch.cli import main
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.train import Trainer, evaluate
+from spatialsearch.train import Trainer, evaluate, task_measures
 
 
 @pytest.mark.parametrize("setting, costs, mode", [
@@ -51,31 +51,72 @@ def test_claims_measure_every_checkpoint_and_print_one_row_per_setting(tmp_path,
     table = _search_folder(tmp_path)
     first = measure(table[0]["checkpoint"], table[0]["params"])
     context = open_checkpoint(table[0]["checkpoint"])
-    assert first.accuracy == pytest.approx(
+    assert first.values["accuracy"] == pytest.approx(
         evaluate(context.model, context.batches("validation")).accuracy)
-    assert first.setting == {"proximity": 0, "transport": 0}  # the seed is not a setting
-    assert 0 <= first.segregation <= 1 and 0 <= first.diagonal <= 1
+    found = task_measures(context.model, 2, 5, context.batches("validation"))
+    for key in ("positions_split", "selectivity", "modularity", "segregation"):
+        assert first.values[key] == pytest.approx(found[key])  # as the trial logs them
+    assert first.setting == {"proximity": 0, "transport": 0} and first.seed == 1
+    assert first.chance == 0.2
     assert main(["claims", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| concatenate |")]
-    assert [row.split(" | ")[1] for row in rows] == ["costs", "none"]
-    assert all(row.count("(n=2)") == 5 for row in rows)
-    assert "| concatenate: the costs raise segregation |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| concatenate, α")
+            and line.split(" | ")[1].isdigit()]
+    assert [row.split(" | ")[0] for row in rows] == ["| concatenate, α 0, β 0",
+                                                    "| concatenate, α 1, β 10"]
+    assert all(row.split(" | ")[1] == "2" for row in rows)
+    assert "| concatenate, α 1, β 10: the costs raise the positions split |" in out
+    assert "paired t, n = 2" in out and "5 claims; Holm's correction" in out
     assert (tmp_path / "claims.md").read_text().strip() in out
 
 
-def test_a_claim_holds_only_when_the_test_says_so():
-    def rows(costs, segregation):
-        setting = {"proximity": 1 if costs else 0, "transport": 10 if costs else 0}
-        return [Measured(setting, 0.9, s, s / 2, 0.9, 0.2 if costs else 0.5)
-                for s in segregation]
+def _rows(costs, values, accuracy=0.9, seeds=None):
+    setting = {"proximity": 1 if costs else 0, "transport": 10 if costs else 0}
+    seeds = seeds or range(1, len(values) + 1)
+    return [Measured(setting, seed, 0.2, {"accuracy": accuracy, "positions_split": v,
+                                          "selectivity": v, "modularity": v / 2,
+                                          "segregation": v})
+            for seed, v in zip(seeds, values)]
 
-    clear = claims_tables(rows(True, [0.90, 0.88, 0.92]) + rows(False, [0.50, 0.48, 0.52]))
-    assert "| concatenate: the costs raise segregation | 0.900 vs 0.500" in clear
-    assert clear.split("the costs raise segregation")[1].split("\n")[0].endswith("| yes |")
-    noise = claims_tables(rows(True, [0.50, 0.70, 0.30]) + rows(False, [0.52, 0.49, 0.51]))
-    assert noise.split("the costs raise segregation")[1].split("\n")[0].endswith("| no |")
-    assert np.isclose(float(clear.split("the costs raise segregation | ")[1][:5]), 0.9)
+
+def _verdict(text, claim):
+    return text.split(claim)[1].split("\n")[0].rsplit("|", 2)[1].strip()
+
+
+def test_a_claim_holds_only_when_the_corrected_test_says_so():
+    raise_ = ": the costs raise the segregation"
+    clear = claims_tables(_rows(True, [0.90, 0.88, 0.92, 0.91, 0.89])
+                          + _rows(False, [0.50, 0.48, 0.52, 0.49, 0.51]))
+    assert "| concatenate, α 1, β 10" + raise_ + " | 0.900 vs 0.500; Δ +0.400" in clear
+    assert _verdict(clear, raise_) == "holds"
+    noise = claims_tables(_rows(True, [0.50, 0.70, 0.30, 0.52, 0.48])
+                          + _rows(False, [0.52, 0.49, 0.51, 0.50, 0.50]))
+    assert _verdict(noise, raise_).startswith("not shown (power ")
+
+
+def test_three_seeds_against_three_are_not_shown_with_their_power():
+    """n = 3 per arm, differences 0.40, 0.05, 0.50 (one-sided paired p 0.073): not shown, and
+    the verdict says how little the test could see at the Bonferroni level 0.05 / 5."""
+    text = claims_tables(_rows(True, [0.90, 0.60, 0.95]) + _rows(False, [0.50, 0.55, 0.45]))
+    verdict = _verdict(text, ": the costs raise the segregation")
+    assert verdict.startswith("not shown (power 0.") and "d = 0.8 at α = 0.01" in verdict
+
+
+def test_accuracy_is_judged_as_non_inferiority_with_both_arms_above_chance():
+    keep = ": the costs keep accuracy (loss < 0.05)"
+    fine = claims_tables(_rows(True, [0.9] * 5, accuracy=0.88)
+                         + _rows(False, [0.5] * 5, accuracy=0.89))
+    assert _verdict(fine, keep) == "not shown (power 1.00 at α = 0.01 if no accuracy is lost)" \
+        or _verdict(fine, keep) == "holds"
+    at_chance = claims_tables(_rows(True, [0.9, 0.8, 0.85, 0.9, 0.95], accuracy=0.2)
+                              + _rows(False, [0.5, 0.4, 0.45, 0.5, 0.55], accuracy=0.2))
+    assert "an arm at chance" in at_chance and _verdict(at_chance, keep) != "holds"
+
+
+def test_arms_that_share_no_seed_are_compared_by_welch():
+    text = claims_tables(_rows(True, [0.9, 0.8, 0.85], seeds=[1, 2, 3])
+                         + _rows(False, [0.5, 0.4, 0.45], seeds=[4, 5, 6]))
+    assert "Welch t, n = 3 / 3" in text
 
 
 def test_a_run_repeated_by_an_unused_grid_key_counts_once():
