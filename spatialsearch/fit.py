@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -28,13 +29,41 @@ EpochCallback = Callable[[dict[str, float]], None]
 
 
 def check_writable(folder: Path, key: str = "save") -> None:
-    """Raise ConfigError unless folder exists as a writable folder or could be created."""
-    probe = folder.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        reason = "is not a folder" if not probe.is_dir() else "is not writable"
-        raise ConfigError(f"{key}: cannot write to {str(folder)!r}: {str(probe)!r} {reason}")
+    """Prove that folder can be written by doing it: the missing folders are made, a probe
+    file is written and deleted, and everything made is removed again, so nothing is left.
+    Permission bits alone are not enough (root passes them on a read-only or virtual file
+    system).
+
+    Raises:
+        ConfigError: one line naming the key, the folder and the OS's reason.
+    """
+    target = Path(os.path.abspath(folder))
+    existing, missing = target, []
+    while not existing.exists():
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: cannot write to {str(folder)!r}: {str(existing)!r} is not "
+                          f"a folder")
+    made: list[Path] = []
+    try:
+        for part in reversed(missing):
+            part.mkdir()
+            made.append(part)
+        probe = target / f".write-probe-{uuid.uuid4().hex[:12]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(
+            folder) else ""
+        raise ConfigError(f"{key}: cannot write to {str(folder)!r}: "
+                          f"{error.strerror or error}{where}") from None
+    finally:
+        for part in reversed(made):
+            try:
+                part.rmdir()
+            except OSError:
+                pass
 
 
 def fit(config: TrialConfig, output: Path, on_epoch: EpochCallback | None = None) -> dict:

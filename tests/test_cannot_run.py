@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from spatialsearch.cli import main
 from spatialsearch.errors import ConfigError
 from spatialsearch.search import capacity
-from spatialsearch.search.capacity import check_capacity, local_node
+from spatialsearch.search.capacity import check_capacity
+from spatialsearch.search.ray_compat import local_node
 from spatialsearch.search.budget import MAX_RESEED, MAX_TRIALS
 from spatialsearch.search.sections import ResourcesConfig
 

@@ -124,3 +124,10 @@ def test_each_search_subpackage_says_in_two_lines_what_it_owns_and_may_import():
     for package in packages:
         doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
         assert len(doc.splitlines()) == 2 and "may import" in doc.lower(), package
+
+
+def test_rays_internals_live_only_in_ray_compat():
+    """`grep -rl "ray._private" spatialsearch` finds ray_compat.py alone."""
+    found = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "spatialsearch").rglob("*.py")
+                   if "ray._private" in path.read_text())
+    assert found == ["spatialsearch/search/ray_compat.py"], found

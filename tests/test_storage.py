@@ -97,6 +97,40 @@ def test_an_unwritable_shared_folder_is_refused(tmp_path, capsys):
     assert blocker.read_text() == "x"
 
 
+#: a folder no one can create, root included: permission bits say yes, the kernel says no
+UNCREATABLE = "/proc/spatialsearch-cannot-exist"
+
+
+def test_a_shared_folder_that_cannot_be_created_is_refused_by_a_real_write(tmp_path, capsys):
+    """Tried as a new user would: preflight passed on permission bits, Ray started and wrote
+    an MLflow store, then the search failed with exit 1. Now: one line with the OS's
+    reason, exit 2, nothing written."""
+    err = _refused(tmp_path, capsys, "--storage", f"{UNCREATABLE}/searches")
+    assert err.startswith(f"storage: cannot write to '{UNCREATABLE}/searches/st': No such "
+                          f"file or directory"), err
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_an_output_folder_that_cannot_be_created_is_refused_by_a_real_write(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(BASE))
+    assert main(["search", str(space), "--output", f"{UNCREATABLE}/runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"spatialsearch: error: output: cannot write to "
+                          f"'{UNCREATABLE}/runs/st': No such file or directory"), err
+
+
+def test_the_write_probe_leaves_nothing_behind(tmp_path):
+    from spatialsearch.fit import check_writable
+
+    check_writable(tmp_path / "a" / "b" / "c", key="output")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    check_writable(tmp_path / "kept", key="output")
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
 def test_storage_already_holding_the_search_needs_resume(tmp_path, capsys, s3_endpoint):
     filesystem(s3_endpoint).create_dir("bucket-held")
     held = Place(filesystem(s3_endpoint), "bucket-held/team/st/ray/st/experiment.json")

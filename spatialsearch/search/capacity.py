@@ -6,10 +6,10 @@ A trial needs all its resources on one node. The nodes are those of the running 
 session's, or the cluster at --address, joined for the check), else the node a local Ray would
 start with. A cluster with Ray's autoscaler can add nodes: then a warning, not a refusal.
 
-Two of Ray's internals are used here rather than in ray_compat, which imports Ray Tune (1 s):
-the CLI runs this check before any heavy import, so that a refusal comes in about 1 s.
-tests/test_cannot_run.py fails if either changes: Ray's own CPU and GPU detection (what
-ray.init(address="local") gives its node), and Tune's test for an autoscaling cluster.
+Ray's own CPU and GPU detection (what ray.init(address="local") gives its node) is one of
+Ray's internals, so it lives in ray_compat.local_node with the others (importing it brings
+Ray Tune, ~1 s, into the refusal). tests/test_cannot_run.py fails if it, or Tune's test for an
+autoscaling cluster, changes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import ray
 
 from spatialsearch.errors import ConfigError
 from spatialsearch.redact import masked
+from spatialsearch.search.ray_compat import local_node
 from spatialsearch.search.sections import ResourcesConfig
 
 _logger = logging.getLogger(__name__)
@@ -30,15 +31,6 @@ Node = Mapping[str, float]  # a node's resources: {"CPU": 2.0, "GPU": 0.0, "trai
 
 #: the cluster launcher leaves this on the head node (Tune's cluster_info._is_ray_cluster)
 AUTOSCALER_BOOTSTRAP = Path("~/ray_bootstrap_config.yaml")
-
-
-def local_node() -> dict[str, float]:
-    """The CPUs and GPUs a local Ray started here would report for its node."""
-    from ray._private.accelerators import get_accelerator_manager_for_resource
-    from ray._private.utils import get_num_cpus
-
-    gpus = get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
-    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
 
 
 def can_grow() -> bool:

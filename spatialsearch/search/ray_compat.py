@@ -1,6 +1,7 @@
 """Where spatialsearch leans on Ray Tune behaviour that Ray does not promise; one place, so
 that a Ray upgrade is checked here. Written against Ray 2.60.0.
 
+local_node: Ray's own CPU and GPU detection for a local node (capacity.py), private in 2.60.
 send_token_to_cluster: Ray 2.60's ray.init(address=...) sends a cluster's auth token only
 under RAY_AUTH_MODE=token; Ray's own (private) helper enables it when a token exists.
 give_restored_tuner_callbacks: Tuner.restore keeps the callbacks it pickled, with no public
@@ -65,6 +66,16 @@ def send_token_to_cluster() -> None:
     except ImportError:  # another Ray: it handles tokens itself
         return
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def local_node() -> dict[str, float]:
+    """The CPUs and GPUs a local Ray started here would report for its node (Ray's own
+    detection, private in 2.60)."""
+    from ray._private.accelerators import get_accelerator_manager_for_resource
+    from ray._private.utils import get_num_cpus
+
+    gpus = get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+    return {"CPU": float(get_num_cpus()), "GPU": float(gpus)}
 
 
 def give_restored_tuner_callbacks(tuner: Any, callbacks: list) -> None:

@@ -7,6 +7,7 @@ kept."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import shutil
 import threading
@@ -91,13 +92,24 @@ def prune_checkpoints(experiment: Place) -> int:
 @contextlib.contextmanager
 def disk_errors(folder: Path) -> Iterator[None]:
     """A full or failing disk (Ray's own files included) -> one SearchFailed saying what is
-    kept and how to go on."""
+    kept and how to go on, advice by cause: no space, no permission, anything else."""
     try:
         yield
     except (OSError, EOFError) as error:
-        free = shutil.disk_usage(folder).free / 2**20
+        number = getattr(error, "errno", None)
+        try:
+            free = f"; {shutil.disk_usage(folder).free / 2**20:.0f} MiB free there"
+        except OSError:
+            free = ""
+        if number in (errno.ENOSPC, errno.EDQUOT):
+            advice = "free space, then continue with --resume"
+        elif number in (errno.EACCES, errno.EPERM, errno.EROFS):
+            advice = ("make the folder writable (or choose another output/storage), then "
+                      "continue with --resume")
+        else:
+            advice = "mend the cause above, then continue with --resume"
         raise SearchFailed(
-            f"output: writing the search to {str(folder)!r} failed ({error}); {free:.0f} MiB "
-            f"free there. Checkpoints of the trials that finished are kept under "
-            f"{str(folder / RAY_FOLDER)!r}; free space, then continue with --resume") from error
+            f"output: writing the search to {str(folder)!r} failed ({error}){free}. "
+            f"Checkpoints of the trials that finished are kept under "
+            f"{str(folder / RAY_FOLDER)!r}; {advice}") from error
 
