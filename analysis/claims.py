@@ -131,6 +131,12 @@ def _name(setting: dict[str, Any]) -> str:
             f"β {setting.get('transport', 0):g}")
 
 
+def _order(setting: dict[str, Any]) -> tuple:
+    """Tables list settings by input mode (MODES' order), then by name."""
+    mode = _mode(setting)
+    return (list(MODES).index(mode) if mode in MODES else len(MODES), _name(setting))
+
+
 def _cell(values: list[float]) -> str:
     sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
     return f"{np.mean(values):.3f} ± {sd:.3f}"
@@ -175,7 +181,7 @@ class Claim(NamedTuple):
 def _claims(groups: dict[tuple, list[Measured]]) -> list[Claim]:
     settings = {key: rows[0].setting for key, rows in groups.items()}
     claims: list[Claim] = []
-    for key, setting in settings.items():
+    for key, setting in sorted(settings.items(), key=lambda item: _order(item[1])):
         if _costs(setting) != "costs":
             continue
         match = [k for k, s in settings.items() if _costs(s) == "none"
@@ -217,9 +223,7 @@ def claims_tables(measured: list[Measured]) -> str:
     columns = [ACCURACY, *MEASURES]
     lines = ["| setting | seeds | " + " | ".join([ACCURACY, *MEASURES.values()]) + " |",
              "|---|---|" + "---|" * len(columns)]
-    order = sorted(groups, key=lambda k: (list(MODES).index(_mode(groups[k][0].setting))
-                                          if _mode(groups[k][0].setting) in MODES else 99,
-                                          _name(groups[k][0].setting)))
+    order = sorted(groups, key=lambda k: _order(groups[k][0].setting))
     for key in order:
         rows = groups[key]
         lines.append(f"| {_name(rows[0].setting)} | {len(rows)} | " + " | ".join(

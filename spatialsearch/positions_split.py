@@ -27,7 +27,7 @@ import torch
 from spatialsearch.models import SpatialNetwork
 from spatialsearch.subnetworks import apply_masks
 
-RESTARTS = 4
+RESTARTS = 10
 ITERATIONS = 100
 
 

@@ -12,6 +12,7 @@ from optuna.distributions import FloatDistribution
 from optuna.samplers._tpe.sampler import _split_trials
 from optuna.trial import TrialState, create_trial
 
+from spatialsearch.pareto import oriented
 from spatialsearch.search.rung_tpe import RungBook, RungMatchedTPESampler, beaten_counts
 
 EPOCHS = (2, 4, 8)
@@ -90,8 +91,11 @@ def test_constraint_violators_and_unrecorded_trials_come_last():
     study = _study(sampler, violations={2: 0.3, 1: -0.1})
     assert sampler.good_numbers(study) == {1}  # t2 violates a constraint; ceil(0.1 * 5) = 1
     assert _book().good_group(range(5), [0, 0, 0.3, 0, 0], 2) == {0, 1}
-    book = _book()
-    del book.values[1]
+    book = RungBook(("max", "max"), EPOCHS)
+    for number, judged in HISTORY.items():
+        for epoch, values in judged.items():
+            if number != 1:  # t1 never reached the book
+                book.record(number, epoch, values)
     assert book.good_group([0, 1], [0, 0], 1) == {0}
 
 
@@ -99,26 +103,29 @@ def test_without_a_stopped_trial_among_the_first_the_good_group_is_optunas():
     """Four complete trials on one front (and a dominated one): Optuna picks t1 by
     hypervolume subset selection, where a count alone would tie t0-t3. A stopped trial worse
     than all at its rung changes nothing."""
-    book = RungBook(("max", "max"), EPOCHS)
-    sampler = RungMatchedTPESampler(book)
-    study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
-    finals = [(0.30, 0.90), (0.60, 0.60), (0.90, 0.30), (0.62, 0.58), (0.20, 0.20)]
-    for number, final in enumerate(finals):
-        book.record(number, 2, (0.5, 0.5))
-        book.record(number, 8, final)
-        study.add_trial(create_trial(state=TrialState.COMPLETE, values=list(final),
-                                     params={"x": number / 10},
+    def make(stopped_at_rung):
+        book = RungBook(("max", "max"), EPOCHS)
+        sampler = RungMatchedTPESampler(book)
+        study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
+        finals = [(0.30, 0.90), (0.60, 0.60), (0.90, 0.30), (0.62, 0.58), (0.20, 0.20)]
+        for number, final in enumerate(finals):
+            book.record(number, 2, (0.5, 0.5))
+            book.record(number, 8, final)
+            study.add_trial(create_trial(state=TrialState.COMPLETE, values=list(final),
+                                         params={"x": number / 10},
+                                         distributions={"x": FloatDistribution(0.0, 1.0)}))
+        book.record(5, 2, stopped_at_rung)
+        study.add_trial(create_trial(state=TrialState.PRUNED, params={"x": 0.5},
                                      distributions={"x": FloatDistribution(0.0, 1.0)}))
-    book.record(5, 2, (0.1, 0.1))
-    study.add_trial(create_trial(state=TrialState.PRUNED, params={"x": 0.5},
-                                 distributions={"x": FloatDistribution(0.0, 1.0)}))
+        return book, sampler, study
+
+    book, sampler, study = make((0.1, 0.1))
     trials = study.get_trials(deepcopy=False)
     assert sampler.good_numbers(study) == {1}  # ceil(0.1 * 6) = 1
     assert sampler.good_numbers(study) == {t.number for t in _split_trials(study, trials, 1)[0]}
     assert book.good_group(range(6), [0.0] * 6, 1) == {0}  # the count alone: first by number
     # a stopped trial better than all of them at epoch 2 takes the place
-    book.values[5][2] = (0.9, 0.9)
-    book.record(6, 2, (0.0, 0.0))  # the book grew: the cached group is recomputed
+    book, sampler, study = make((0.9, 0.9))
     assert sampler.good_numbers(study) == {5}
 
 
@@ -169,3 +176,34 @@ def test_a_sampler_with_an_empty_book_is_optunas_tpe():
         trial = study.ask()
         suggested.append(trial.suggest_float("x", 0.0, 1.0))
     assert suggested[0] == pytest.approx(suggested[1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_counts_equal_the_all_pairs_computation_on_random_histories(seed):
+    """Trials arrive interleaved, each recording a prefix of the judged epochs (MO-ASHA's
+    rungs, then the full length), some values NaN or tied; after every record the book's
+    counts equal beaten_counts over all pairs. A record out of epoch order is recomputed."""
+    rng = np.random.default_rng(seed)
+    epochs, objectives, trials = (2, 4, 8, 16), 1 + seed % 3, 40
+    book = RungBook(tuple(rng.choice(["max", "min"], objectives)), epochs)
+    reach = rng.integers(1, len(epochs) + 1, trials)
+    queue = [(t, e) for t in range(trials) for e in range(reach[t])]
+    order = sorted(range(len(queue)), key=lambda i: (queue[i][1] + rng.random() * 3))
+    for step, index in enumerate(order):
+        trial, column = queue[index]
+        values = rng.integers(0, 4, objectives).astype(float)  # ties on purpose
+        if rng.random() < 0.05:
+            values[0] = np.nan
+        book.record(trial, epochs[column], tuple(values))
+        if step % 7 == 0 or step == len(order) - 1:
+            numbers = sorted(book.values)
+            vectors = np.full((len(numbers), len(epochs), objectives), -np.inf)
+            reached = np.zeros((len(numbers), len(epochs)), dtype=bool)
+            for row, number in enumerate(numbers):
+                for col, epoch in enumerate(epochs):
+                    if epoch in book.values[number]:
+                        raw = np.array([book.values[number][epoch]])
+                        vectors[row, col] = oriented(raw, book.modes)[0]
+                        reached[row, col] = True
+            expected = beaten_counts(vectors, reached).tolist()
+            assert [book.beaten()[n] for n in numbers] == expected

@@ -12,9 +12,10 @@ first arrivals included.
 Rung-matched dominance (the rule this module adds): every trial has oriented objective
 vectors at the epochs it was judged at, the MO-ASHA rungs it reached and, when complete,
 its full length. For two trials i and j, c is the latest of those epochs both have; j beats
-i when j's vector at c dominates i's there. A trial's count is the number of trials that
-beat it (Fonseca and Fleming's ranking, 1993, with each pair compared at the fidelity they
-share). Ordering every finished trial by
+i when j's vector at c dominates i's there. A trial's count is the number of recorded
+trials that beat it (Fonseca and Fleming's ranking, 1993, with each pair compared at the
+fidelity they share), kept up to date as values arrive (RungBook.record), so a suggestion
+costs a sort, not all pairs. Ordering every finished trial by
 
     (violation of the search's constraints, trials beating it, -epochs reached, number),
 
@@ -69,47 +70,119 @@ def beaten_counts(vectors: np.ndarray, reached: np.ndarray) -> np.ndarray:
     return beats.sum(axis=1)
 
 
+def dominates(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(m, k), (m, k) oriented vectors -> (m,) bool: first[r] dominates second[r]."""
+    return np.all(first >= second, axis=1) & np.any(first > second, axis=1)
+
+
 @dataclass
 class RungBook:
-    """Each Optuna trial's objective values at the epochs where it was judged.
+    """Each Optuna trial's objective values at the epochs where it was judged, and how many
+    recorded trials beat it (rung-matched dominance), kept up to date as values arrive.
 
     Args:
         modes: "max" / "min" per objective.
         epochs: the judged epochs, ascending: MO-ASHA's rungs, then the full length.
     `values[number][epoch]` holds the raw values (NaN where missing) recorded there.
+
+    The counts are incremental: when trial j records epoch index a (its latest), the pairs
+    whose latest common epoch moves to a are exactly (i, j) for the trials i that reached a;
+    each such pair's relation at its old common epoch is taken back and the one at a added,
+    O(n k) per record instead of O(n^2 k) per suggestion. A record that comes before an
+    epoch the trial already has (never in a search: results arrive in epoch order) marks
+    the counts stale, and the next query recomputes them all (beaten_counts).
     """
 
     modes: tuple[str, ...]
     epochs: tuple[int, ...]
     values: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
+    _rows: dict[int, int] = field(default_factory=dict, repr=False)
+    _vectors: np.ndarray = field(default=None, repr=False)  # (capacity, e, k) oriented
+    _reached: np.ndarray = field(default=None, repr=False)  # (capacity, e) bool
+    _beaten: np.ndarray = field(default=None, repr=False)   # (capacity,) int
+    _stale: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._grow(64)
+
+    def _grow(self, capacity: int) -> None:
+        shape = (capacity, len(self.epochs), len(self.modes))
+        vectors, reached = np.full(shape, -np.inf), np.zeros(shape[:2], dtype=bool)
+        beaten = np.zeros(capacity, dtype=np.int64)
+        if self._vectors is not None:
+            used = len(self._rows)
+            vectors[:used], reached[:used] = self._vectors[:used], self._reached[:used]
+            beaten[:used] = self._beaten[:used]
+        self._vectors, self._reached, self._beaten = vectors, reached, beaten
+
+    def _row(self, number: int) -> int:
+        if number not in self._rows:
+            if len(self._rows) == len(self._beaten):
+                self._grow(2 * len(self._beaten))
+            self._rows[number] = len(self._rows)
+        return self._rows[number]
 
     def record(self, number: int, epoch: int, values: Sequence[float]) -> None:
-        """Keep a trial's values at a judged epoch (the first report there counts)."""
-        if epoch in self.epochs:
-            self.values.setdefault(number, {}).setdefault(epoch, tuple(values))
+        """Keep a trial's values at a judged epoch (the first report there counts) and update
+        every count the new value changes."""
+        if epoch not in self.epochs or epoch in self.values.get(number, {}):
+            return
+        self.values.setdefault(number, {})[epoch] = tuple(values)
+        row, index = self._row(number), self.epochs.index(epoch)
+        vector = oriented(np.array([values], dtype=float), self.modes)[0]
+        used = len(self._rows)
+        if self._reached[row, index + 1:].any():
+            self._stale = True
+        self._vectors[row, index] = vector
+        self._reached[row, index] = True
+        if self._stale:
+            return
+        others = np.flatnonzero(self._reached[:used, index])
+        others = others[others != row]
+        if not len(others):
+            return
+        earlier = self._reached[others, :index] & self._reached[row, :index]
+        had = earlier.any(axis=1)
+        old = (np.where(had, index - 1 - np.argmax(earlier[:, ::-1], axis=1), 0) if index
+               else np.zeros(len(others), dtype=np.int64))
+        mine_old = self._vectors[row, old]
+        theirs_old = self._vectors[others, old]
+        theirs_new = self._vectors[others, index]
+        mine_new = np.broadcast_to(vector, theirs_new.shape)
+        self._beaten[others] += (dominates(mine_new, theirs_new).astype(np.int64)
+                                 - (had & dominates(mine_old, theirs_old)))
+        self._beaten[row] += int(dominates(theirs_new, mine_new).sum()
+                                 - (had & dominates(theirs_old, mine_old)).sum())
+
+    def beaten(self) -> dict[int, int]:
+        """Trial number -> how many recorded trials beat it at the latest epoch both were
+        judged at (beaten_counts over the whole book)."""
+        used = len(self._rows)
+        if self._stale:
+            self._beaten[:used] = beaten_counts(self._vectors[:used], self._reached[:used])
+            self._stale = False
+        return {number: int(self._beaten[row]) for number, row in self._rows.items()}
 
     def good_group(self, numbers: Sequence[int], violations: Sequence[float],
                    size: int) -> set[int]:
         """The `size` trial numbers first in the order of the module docstring, from the
         finished trials' `numbers` and constraint `violations` (Optuna's infeasibility
         score: the sum of positive constraint values); trials the book never saw come after
-        those it did."""
-        shape = (len(numbers), len(self.epochs), len(self.modes))
-        raw = np.full(shape, np.nan)
-        reached = np.zeros(shape[:2], dtype=bool)
-        for row, number in enumerate(numbers):
-            for column, epoch in enumerate(self.epochs):
-                if epoch in self.values.get(number, {}):
-                    raw[row, column] = self.values[number][epoch]
-                    reached[row, column] = True
-        vectors = oriented(raw.reshape(-1, shape[2]), self.modes).reshape(shape)
-        beaten = beaten_counts(vectors, reached) if numbers else np.zeros(0, dtype=int)
+        those it did. O(n log n): the counts are kept up to date by record()."""
+        if not len(numbers):
+            return set()
+        self.beaten()  # brings stale counts up to date
+        numbers = np.asarray(numbers, dtype=np.int64)
+        rows = np.array([self._rows.get(int(n), -1) for n in numbers])
+        known = rows >= 0
+        reached = np.zeros((len(numbers), len(self.epochs)), dtype=bool)
+        reached[known] = self._reached[rows[known]]
+        beaten = np.where(known, self._beaten[np.where(known, rows, 0)], 0)
         furthest = np.where(reached.any(axis=1), reached.shape[1] - np.argmax(
             reached[:, ::-1], axis=1), 0)
-        order = sorted(range(len(numbers)), key=lambda row: (
-            violations[row], not reached[row].any(), beaten[row], -furthest[row],
-            numbers[row]))
-        return {numbers[row] for row in order[:size]}
+        order = np.lexsort((numbers, -furthest, beaten, ~reached.any(axis=1),
+                            np.asarray(violations, dtype=float)))
+        return {int(n) for n in numbers[order[:size]]}
 
 
 class RungMatchedTPESampler(TPESampler):
