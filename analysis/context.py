@@ -9,7 +9,8 @@ import torch
 
 from spatialsearch.checkpoint import Checkpoint, load_checkpoint, load_model
 from spatialsearch.config import TrialConfig
-from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
+from spatialsearch.data.modes import TaskBatches
+from spatialsearch.data.sources import TaskData, TaskSet, load_task_data
 from spatialsearch.models import SpatialNetwork
 
 

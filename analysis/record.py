@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from analysis.context import AnalysisContext
-from spatialsearch.data import TaskSet
+from spatialsearch.data.sources import TaskSet
 from spatialsearch.errors import CheckpointError
 
 FORMAT = "spatialsearch-recording/1"

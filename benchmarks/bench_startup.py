@@ -32,7 +32,7 @@ CASES = {"digits": DataConfig(datasets=("digits",), labels=5),
 def _from_files(config: DataConfig) -> float:
     import torch
 
-    from spatialsearch.data import load_task_data
+    from spatialsearch.data.sources import load_task_data
 
     started = time.perf_counter()
     load_task_data(config, 0, torch.device("cpu"))

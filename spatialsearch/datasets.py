@@ -16,15 +16,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from spatialsearch.data.own import describe
+from spatialsearch.dataset_info import OWN_KINDS, DatasetInfo, own_source
 from spatialsearch.errors import ConfigError
-
-
-class DatasetInfo(NamedTuple):
-    classes: int                        # K
-    shape: tuple[int, int, int]         # (C, H, W) of one image
-    samples: int                        # images in train + test
+from spatialsearch.validation import suggest
 
 
 _MNIST_LIKE = (1, 28, 28)
@@ -44,7 +41,6 @@ CATALOG: dict[str, DatasetInfo] = {
     **{f"EMNIST-{split}": DatasetInfo(classes, _MNIST_LIKE, images)
        for split, (classes, images) in EMNIST_SPLITS.items()},
 }
-OWN_KINDS = ("npz", "image_folder")
 #: own datasets described without their files: a trial on a node that lacks them gets them
 #: through Ray's object store (data/shared.py remembers them there before parsing its config)
 _REMEMBERED: dict[str, DatasetInfo] = {}
@@ -53,13 +49,6 @@ _REMEMBERED: dict[str, DatasetInfo] = {}
 def remember(name: str, info: DatasetInfo) -> None:
     """Own data `name` is `info`, known from arrays already read (no file is opened)."""
     _REMEMBERED[name] = info
-
-
-def own_source(name: str) -> tuple[str, Path] | None:
-    """("npz" | "image_folder", path) of the researcher's own dataset; None for a catalogue
-    name."""
-    kind, _, path = name.partition(":")
-    return (kind, Path(path)) if kind in OWN_KINDS and path else None
 
 
 def parse_dataset(value: Any, path: str) -> str:
@@ -80,12 +69,8 @@ def parse_dataset(value: Any, path: str) -> str:
         if not isinstance(where, str) or not where or "\x00" in where:
             raise ConfigError(f"{path}.{kind}: must be a path, got {where!r}")
         name = f"{kind}:{Path(where).expanduser().resolve()}"
-        from spatialsearch.data.own import describe
-
         describe(name, f"{path}.{kind}")
         return name
-    from spatialsearch.validation import suggest
-
     raise ConfigError(f"{path}: must be one of {', '.join(CATALOG)}, or {{npz: FILE}} or "
                       f"{{image_folder: FOLDER}}, got {value!r}{suggest(str(value), CATALOG)}")
 
@@ -97,6 +82,4 @@ def dataset_info(name: str) -> DatasetInfo:
         return CATALOG[name]
     if name in _REMEMBERED:
         return _REMEMBERED[name]
-    from spatialsearch.data.own import describe
-
     return describe(name, "datasets")

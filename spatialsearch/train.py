@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from spatialsearch import metrics as m
 from spatialsearch.config import TrialConfig
 from spatialsearch.costs import CostWorkspace, penalised_backward
-from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
+from spatialsearch.data.modes import TaskBatches
+from spatialsearch.data.sources import TaskData, TaskSet, load_task_data
 from spatialsearch.errors import ConfigError, SpatialSearchError
 from spatialsearch.models import SpatialNetwork, build_model
 from spatialsearch.modularity import modularity

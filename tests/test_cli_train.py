@@ -13,7 +13,8 @@ import yaml
 from spatialsearch import metrics as m
 from spatialsearch.checkpoint import load_checkpoint, load_model
 from spatialsearch.cli import main
-from spatialsearch.data import TaskBatches, load_task_data
+from spatialsearch.data.modes import TaskBatches
+from spatialsearch.data.sources import load_task_data
 from spatialsearch.train import evaluate
 from tests.ids import plain_id
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.data import TaskBatches, load_task_data, missing_files
+from spatialsearch.data.modes import TaskBatches
+from spatialsearch.data.sources import load_task_data, missing_files
 from spatialsearch.data.sources import _absent_message, system_source
 from spatialsearch.errors import DataError
 from tests.idx_files import write_dataset
@@ -154,7 +155,7 @@ def test_corrupt_dataset_file_is_a_clear_error(tmp_path):
 
 
 def _tasks(lengths, channels=1):
-    from spatialsearch.data import TaskSet
+    from spatialsearch.data.sources import TaskSet
 
     return [TaskSet(torch.full((n, channels, 2, 2), t + 1, dtype=torch.uint8),
                     torch.arange(n) % 3, 4.0) for t, n in enumerate(lengths)]

@@ -131,3 +131,45 @@ def test_rays_internals_live_only_in_ray_compat():
     found = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "spatialsearch").rglob("*.py")
                    if "ray._private" in path.read_text())
     assert found == ["spatialsearch/search/ray_compat.py"], found
+
+
+def _project_imports(path: Path, known: set[str]) -> set[str]:
+    """The project modules a file imports anywhere in it (function-level imports too):
+    `import a.b`, `from a.b import c` (a.b, and a.b.c where that is a module)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found & known
+
+
+def test_every_import_of_the_code_forms_a_dag():
+    """No import circle in spatialsearch/ or analysis/, function-level imports included (a
+    function-level import can hide one); the circle is printed when there is one."""
+    modules = {}
+    for relative in _modules():
+        name = relative.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        modules[name] = ROOT / relative
+    graph = {name: _project_imports(path, set(modules)) - {name}
+             for name, path in modules.items()}
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                loop = path[path.index(nxt):] + [nxt]
+                raise AssertionError("import circle: " + " -> ".join(loop))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert len(graph) > 80

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.data import load_task_data, missing_files
+from spatialsearch.data.sources import load_task_data, missing_files
 from spatialsearch.data.idx import DEBIAN_FASHION_MNIST, read_idx
 from spatialsearch.data.sources import RAW_FILES, system_source
 from spatialsearch.errors import DataError

@@ -80,7 +80,7 @@ class Scratch:
             self.search([".venv/bin/python", *shlex.split(search)[1:3]])
         if words[1] == "paper":  # its search, small, then its claims
             assert "search_spaces/paper.yaml" in printed and "spatialsearch claims" in printed
-            from spatialsearch.data import missing_files
+            from spatialsearch.data.sources import missing_files
 
             data = [] if not missing_files("FashionMNIST", "data") else [
                 "--set", "fixed.datasets=[digits]"]  # without Debian's package: digits

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from spatialsearch.config import DataConfig, trial_config_from_dict
-from spatialsearch.data import load_task_data
+from spatialsearch.data.sources import load_task_data
 from spatialsearch.data.shared import SharedDatasets
 from spatialsearch.search.config import search_config_from_dict
 from spatialsearch.search.tune_space import trial_plan

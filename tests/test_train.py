@@ -8,7 +8,8 @@ import torch
 from spatialsearch import metrics as m
 from spatialsearch.checkpoint import load_checkpoint, load_model, save_checkpoint
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.data import TaskBatches, TaskData, TaskSet, load_task_data
+from spatialsearch.data.modes import TaskBatches
+from spatialsearch.data.sources import TaskData, TaskSet, load_task_data
 from spatialsearch.errors import CheckpointError, ConfigError
 from spatialsearch.models import build_model
 from spatialsearch.train import Trainer, TrainingDiverged, build_optimizer, evaluate

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatialsearch.datasets import DatasetInfo, own_source
+from spatialsearch.dataset_info import DatasetInfo, own_source
 from spatialsearch.errors import ConfigError, DataError
 
 #: the image files torchvision's ImageFolder takes

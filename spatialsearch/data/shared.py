@@ -24,7 +24,8 @@ from spatialsearch.data.sources import (
     read_dataset,
     split_task_data,
 )
-from spatialsearch.datasets import DatasetInfo, own_source, remember
+from spatialsearch.dataset_info import DatasetInfo, own_source
+from spatialsearch.datasets import remember
 
 
 class _Arrays(NamedTuple):

@@ -19,7 +19,7 @@ from torch import Tensor
 from spatialsearch.config import DataConfig
 from spatialsearch.data import formats
 from spatialsearch.data.idx import load_system_copy, system_copy
-from spatialsearch.datasets import own_source
+from spatialsearch.dataset_info import own_source
 from spatialsearch.errors import DataError
 
 #: torchvision class name -> raw files it reads under <root>/<name>/raw/.

@@ -36,7 +36,7 @@ from spatialsearch.config import (
     trial_config_from_dict,
 )
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.budget import MAX_TRIALS, check_budget, check_counts
+from spatialsearch.search.budget import MAX_TRIALS, check_counts, check_fixed_keys
 from spatialsearch.search.constraints import Constraint, parse_constraints
 from spatialsearch.search.distributions import (
     Distribution,
@@ -228,7 +228,9 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
         experiment=text(raw.get("experiment", default.experiment), "experiment"),
         analyze=count("analyze", 0), reseed=count("reseed", 0), fixed=fixed, space=space,
         source_hash=hashlib.sha256(source_text.encode()).hexdigest()[:16])
-    check_budget(config)
+    check_fixed_keys((key for key, _ in config.space), config.base_config.data.labels,
+                     config.dataset_choices)
+    _check_counts(config)
     _check_cross_fields(config)
     config = replace(config, corners=tuple(config.corner_configs()))
     paths = ([f"objectives[{i}].metric" for i in range(len(config.objectives))]
@@ -237,6 +239,10 @@ def search_config_from_dict(raw: Any, source_text: str = "") -> SearchConfig:
                      paths + [f"constraints[{i}].metric" for i in range(len(config.constraints))],
                      config.corners)
     return config
+
+
+def _check_counts(config: SearchConfig) -> None:
+    check_counts(config.num_samples, config.grid_size, config.reseed, config.multi_objective)
 
 
 def _check_cross_fields(config: SearchConfig) -> None:
@@ -280,5 +286,5 @@ def with_overrides(config: SearchConfig, **changes: Any) -> SearchConfig:
         given["num_samples"] = integer(given["num_samples"], "--num-samples", 1,
                                        high=MAX_TRIALS)
     changed = replace(config, **given)
-    check_counts(changed)
+    _check_counts(changed)
     return changed
