@@ -3,8 +3,9 @@
 M[i, j] = accuracy on task j of the subnetwork cut for task i (split.py), on the validation
 split unless told otherwise. For the task-free `positions` method, rows are regions of space:
 they are matched to tasks by the assignment that maximises the diagonal
-(positions_split.matched_order), and the matched order is reported. Outputs: score_<method>.csv (the matrix, its diagonal and
-off-diagonal means, neurons per task per layer) and score_<method>.png (heatmap).
+(positions_split.matched_order), and the matched order is reported. Outputs:
+score_<method>.csv (the matrix, its diagonal and off-diagonal means, neurons per task per
+layer) and score_<method>.png (heatmap).
 """
 
 from __future__ import annotations

@@ -41,12 +41,12 @@ from spatialsearch import metrics as m  # noqa: E402
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
 from spatialsearch.modularity import modularity  # noqa: E402
 from spatialsearch.positions_split import positions_split  # noqa: E402
-from spatialsearch.search.config import search_config_from_dict  # noqa: E402
-from spatialsearch.search.moasha import rung_epochs  # noqa: E402
-from spatialsearch.search.places import locate  # noqa: E402
-from spatialsearch.search.ray_folder import RAY_FOLDER, recorded_trials  # noqa: E402
+from spatialsearch.search.engine.moasha import rung_epochs  # noqa: E402
+from spatialsearch.search.places.place import locate  # noqa: E402
+from spatialsearch.search.places.ray_folder import RAY_FOLDER, recorded_trials  # noqa: E402
 from spatialsearch.search.runner import run_search  # noqa: E402
-from spatialsearch.search.storage import StorageConfig  # noqa: E402
+from spatialsearch.search.space.config import search_config_from_dict  # noqa: E402
+from spatialsearch.search.space.storage import StorageConfig  # noqa: E402
 from spatialsearch.segregation import segregation  # noqa: E402
 from spatialsearch.selectivity import selectivity  # noqa: E402
 from spatialsearch.train import Trainer, active_neurons, evaluate  # noqa: E402

@@ -3,7 +3,7 @@
 Five set-ups, each given the same wall-clock budget (Tune's time_budget_s) on one Ray with
 2 CPUs, over >= 10 search seeds, in one run on one machine state:
   (a)  the default: multi-objective TPE + MO-ASHA, TPE's good group chosen by rung-matched
-       dominance from stopped and complete trials (search/rung_tpe.py);
+       dominance from stopped and complete trials (search/engine/rung_tpe.py);
   (a-) the same with Optuna's own good group, complete trials first (teach_stopped: false);
   (b)  random search + FIFO (every trial to its last epoch);
   (c)  single-objective TPE + ASHA on val_accuracy;
@@ -41,11 +41,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import record, table  # noqa: E402
-from spatialsearch.search.config import search_config_from_dict  # noqa: E402
-from spatialsearch.search.objectives import Objective  # noqa: E402
+from spatialsearch.search.engine.rung_tpe import RungBook  # noqa: E402
+from spatialsearch.search.engine.tune_space import stopping_epochs  # noqa: E402
 from spatialsearch.search.outcome.ranking import TrialOutcome, pareto_front  # noqa: E402
-from spatialsearch.search.rung_tpe import RungBook  # noqa: E402
-from spatialsearch.search.tune_space import stopping_epochs  # noqa: E402
+from spatialsearch.search.space.config import search_config_from_dict  # noqa: E402
+from spatialsearch.search.space.objectives import Objective  # noqa: E402
 
 BOTH = [{"metric": "val_accuracy", "mode": "max"}, {"metric": "segregation", "mode": "max"}]
 SPACE = {"proximity": {"loguniform": [0.01, 10]}, "transport": {"loguniform": [0.1, 100]},
@@ -98,7 +98,7 @@ def outcomes(experiment: Path, epochs: int) -> list[TrialOutcome]:
 
 def good_group_changes(experiment: Path, epochs: int, rungs: tuple[int, ...],
                        startup: int = 10) -> dict[str, int]:
-    """How the rung-matched good group (search/rung_tpe.py) differs from Optuna's own, replayed
+    """How the rung-matched good group (search/engine/rung_tpe.py) differs from Optuna's own, replayed
     from the trials' results. A suggestion is dated by its trial's first result less that
     epoch's time and sees the trials ended by then, with their values at the rungs and at the
     end. Counted over TPE's suggestions after its `startup` random ones:

@@ -29,7 +29,7 @@ from optuna.trial import TrialState, create_trial
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import record, table  # noqa: E402
-from spatialsearch.search.rung_tpe import (  # noqa: E402
+from spatialsearch.search.engine.rung_tpe import (  # noqa: E402
     RungBook,
     RungMatchedTPESampler,
     beaten_counts,

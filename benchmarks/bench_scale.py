@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_search import _recorded_seconds  # noqa: E402
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch.cli import load_config_file  # noqa: E402
-from spatialsearch.search.config import search_config_from_dict  # noqa: E402
+from spatialsearch.search.space.config import search_config_from_dict  # noqa: E402
 from tests.servers import start_mlflow_server  # noqa: E402
 
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

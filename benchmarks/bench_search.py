@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch import metrics as m  # noqa: E402
 from spatialsearch.cli import load_config_file  # noqa: E402
-from spatialsearch.search.config import search_config_from_dict  # noqa: E402
+from spatialsearch.search.space.config import search_config_from_dict  # noqa: E402
 
 
 def _trial_seconds(grid) -> tuple[float, float]:
@@ -48,8 +48,8 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
     from ray import tune
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-    from spatialsearch.search import tune_space
-    from spatialsearch.search.trainable import train_trial
+    from spatialsearch.search.engine import tune_space
+    from spatialsearch.search.engine.trainable import train_trial
 
     plain = tune.with_parameters(train_trial, plan=tune_space.trial_plan(config))
     trainable = tune.with_resources(plain, {"cpu": config.resources.cpu})
@@ -70,9 +70,9 @@ def stock(config, folder: Path) -> tuple[float, tuple[float, float], int]:
 
 def _recorded_seconds(experiment: Path) -> tuple[float, float]:
     """(trials' own seconds, of which training) from each trial's result.json."""
-    from spatialsearch.search.places import locate
-    from spatialsearch.search.ray_folder import recorded_trials
-    from spatialsearch.search.storage import StorageConfig
+    from spatialsearch.search.places.place import locate
+    from spatialsearch.search.places.ray_folder import recorded_trials
+    from spatialsearch.search.space.storage import StorageConfig
 
     own = training = 0.0
     for trial in recorded_trials(locate(str(experiment.resolve()), StorageConfig())):

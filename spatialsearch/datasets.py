@@ -23,7 +23,6 @@ from spatialsearch.dataset_info import OWN_KINDS, DatasetInfo, own_source
 from spatialsearch.errors import ConfigError
 from spatialsearch.validation import suggest
 
-
 _MNIST_LIKE = (1, 28, 28)
 #: EMNIST split -> (classes, images); letters' labels 1..26 are read as 0..25
 EMNIST_SPLITS = {"byclass": (62, 814255), "bymerge": (47, 814255), "balanced": (47, 131600),

@@ -12,7 +12,7 @@ import yaml
 
 from spatialsearch.cli import main
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.space.config import search_config_from_dict
 
 
 def assert_refused(tmp_path: Path, capsys: Any, doc: Any, message: str) -> None:

@@ -10,9 +10,9 @@ import torch
 
 from analysis.analyze import analyze
 from analysis.context import open_checkpoint
+from analysis.methods import METHODS
 from analysis.record import load_recording, record, save_recording
 from analysis.score import score
-from analysis.methods import METHODS
 from analysis.split import split
 from spatialsearch.checkpoint import save_checkpoint
 from spatialsearch.cli import main

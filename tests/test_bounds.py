@@ -7,7 +7,7 @@ import pytest
 
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.space.config import search_config_from_dict
 from tests.ids import plain_id
 
 SPACE = {"fixed": {"layers": [4], "epochs": 10},

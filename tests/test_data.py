@@ -8,8 +8,12 @@ import torch
 
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.data.modes import TaskBatches
-from spatialsearch.data.sources import load_task_data, missing_files
-from spatialsearch.data.sources import _absent_message, system_source
+from spatialsearch.data.sources import (
+    _absent_message,
+    load_task_data,
+    missing_files,
+    system_source,
+)
 from spatialsearch.errors import DataError
 from tests.idx_files import write_dataset
 

@@ -231,8 +231,8 @@ def test_own_datasets_of_different_shapes_are_refused(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["npz", "image_folder"])
 def test_a_search_runs_end_to_end_on_own_data(ray_session, tmp_path, kind):
-    from spatialsearch.search.config import search_config_from_dict
     from spatialsearch.search.runner import run_search
+    from spatialsearch.search.space.config import search_config_from_dict
 
     source = (_npz(tmp_path / "mine.npz") if kind == "npz"
               else _image_folder(tmp_path / "pictures", classes=("a", "b", "c", "d")))

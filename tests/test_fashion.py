@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.data.sources import load_task_data, missing_files
 from spatialsearch.data.idx import DEBIAN_FASHION_MNIST, read_idx
-from spatialsearch.data.sources import RAW_FILES, system_source
+from spatialsearch.data.sources import RAW_FILES, load_task_data, missing_files, system_source
 from spatialsearch.errors import DataError
 from tests.idx_files import write_dataset
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from spatialsearch.cli import main
 from spatialsearch.config import FLAT_KEYS
-from spatialsearch.search.config import _TOP_KEYS
+from spatialsearch.search.space.config import _TOP_KEYS
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6),

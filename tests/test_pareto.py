@@ -17,14 +17,14 @@ from spatialsearch.pareto import (
     pareto_indices,
     rank_order,
 )
-from spatialsearch.search.moasha import rung_epochs
-from spatialsearch.search.objectives import Objective
+from spatialsearch.search.engine.moasha import rung_epochs
 from spatialsearch.search.outcome.ranking import (
     Candidate,
     TrialOutcome,
     pareto_front,
     rank_single,
 )
+from spatialsearch.search.space.objectives import Objective
 
 
 def _brute_fronts(points: np.ndarray) -> list[list[int]]:

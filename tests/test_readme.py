@@ -128,7 +128,7 @@ class Scratch:
 
     def cluster(self, words: list[str]) -> None:
         """`ray start`: the flags the README uses exist (the multi-node test runs a real
-        three-node cluster, tests/test_multi_node.py)."""
+        three-node cluster, tests/search/test_multi_node.py)."""
         words = [w for w in words if "=" not in w or w.startswith("-")]  # env assignments
         usage = self.run([str(BIN / "ray"), "start", "--help"])
         for flag in (w for w in words if w.startswith("--")):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from spatialsearch.config import trial_config_from_dict
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.config import search_config_from_dict
+from spatialsearch.search.space.config import search_config_from_dict
 
 SPACE = {"fixed": {"layers": [4, 4, 4], "epochs": 10}, "scheduler": {"type": "fifo"},
          "space": {"transport": {"loguniform": [0.1, 10]}}}

@@ -181,7 +181,7 @@ def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
 
 
 def test_modularity_is_an_objective_with_chance_at_zero():
-    from spatialsearch.search.config import search_config_from_dict
+    from spatialsearch.search.space.config import search_config_from_dict
 
     config = search_config_from_dict({
         "objectives": [{"metric": "val_accuracy", "mode": "max"},

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from spatialsearch.config import DataConfig, trial_config_from_dict
-from spatialsearch.data.sources import load_task_data
 from spatialsearch.data.shared import SharedDatasets
-from spatialsearch.search.config import search_config_from_dict
-from spatialsearch.search.tune_space import trial_plan
+from spatialsearch.data.sources import load_task_data
+from spatialsearch.search.engine.tune_space import trial_plan
+from spatialsearch.search.space.config import search_config_from_dict
 from tests.idx_files import write_dataset
 
 CPU = torch.device("cpu")
@@ -71,7 +71,7 @@ def test_the_search_plan_holds_every_dataset_the_space_can_ask_for(tmp_path):
 def deletes_the_dataset_files_then_trains(config, plan):
     """A test-side wrapper of train_trial: the dataset's files are gone before the trial
     starts (as on a worker node that never had them)."""
-    from spatialsearch.search.trainable import train_trial
+    from spatialsearch.search.engine.trainable import train_trial
 
     shutil.rmtree(f"{config['root']}/MNIST", ignore_errors=True)
     train_trial(config, plan)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from spatialsearch.search.config import search_config_from_dict
-from spatialsearch.search.mlflow_store import KIND_OF_EXPERIMENT, MODEL_TRAINING
 from spatialsearch.search.runner import run_search
-from spatialsearch.search.tracking import TRIAL_TAG
+from spatialsearch.search.space.config import search_config_from_dict
+from spatialsearch.search.tracking.runs import TRIAL_TAG
+from spatialsearch.search.tracking.store import KIND_OF_EXPERIMENT, MODEL_TRAINING
 from tests.servers import start_mlflow_server
 
 CHROMIUM = shutil.which("chromium")

@@ -31,7 +31,7 @@ def _apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
 
 
 def command_search(args: argparse.Namespace) -> int:
-    from spatialsearch.search.config import search_config_from_dict, with_overrides
+    from spatialsearch.search.space.config import search_config_from_dict, with_overrides
 
     text_path = Path(args.space)
     raw = load_config_file(args.space, key="search space")
@@ -42,12 +42,12 @@ def command_search(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(_describe(config), indent=2, default=str))
         return 0
-    from spatialsearch.search.capacity import check_cluster
+    from spatialsearch.search.preflight.capacity import check_cluster
 
     check_cluster(config.resources, args.address)  # before the heavy imports: a quick refusal
     from spatialsearch.cli.tables import format_pareto, format_table
-    from spatialsearch.search.mlflow_view import runs_page
     from spatialsearch.search.runner import run_search
+    from spatialsearch.search.tracking.view import runs_page
 
     summary = run_search(config, address=args.address, resume=args.resume, quiet=args.quiet)
     print(format_table(summary))

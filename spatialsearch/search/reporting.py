@@ -12,8 +12,8 @@ from typing import Any
 
 from spatialsearch.search.outcome.files import SearchSummary
 from spatialsearch.search.outcome.rows import TrialRow
-from spatialsearch.search.places import locate
-from spatialsearch.search.ray_folder import BEST_FILE
+from spatialsearch.search.places.place import locate
+from spatialsearch.search.places.ray_folder import BEST_FILE
 from spatialsearch.search.run_context import RunContext
 
 _logger = logging.getLogger(__name__)

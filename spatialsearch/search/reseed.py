@@ -17,18 +17,18 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from spatialsearch.config import RunConfig
-from spatialsearch.search.config import SearchConfig
+from spatialsearch.search.engine.session import environment, file_loggers, tune_settings
+from spatialsearch.search.engine.tune_space import trial_constants, trial_folder
 from spatialsearch.search.outcome.files import RESEED_TAG
 from spatialsearch.search.outcome.ranking import Spread, survivors
 from spatialsearch.search.outcome.rows import TrialRow
-from spatialsearch.search.places import tune_storage
-from spatialsearch.search.ray_folder import RAY_FOLDER
+from spatialsearch.search.places.place import tune_storage
+from spatialsearch.search.places.ray_folder import RAY_FOLDER
+from spatialsearch.search.places.saved_state import SavedAttributes
 from spatialsearch.search.run_context import RunContext
-from spatialsearch.search.saved_state import SavedAttributes
-from spatialsearch.search.session import environment, file_loggers, tune_settings
-from spatialsearch.search.tracking import SearchTracking
-from spatialsearch.search.tracking_callback import MlflowCallback
-from spatialsearch.search.tune_space import trial_constants, trial_folder
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.tracking.callback import MlflowCallback
+from spatialsearch.search.tracking.runs import SearchTracking
 
 _logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from spatialsearch.search.config import SearchConfig
-from spatialsearch.search.driver_record import RESUME_FOLDER
-from spatialsearch.search.mlflow_store import Store
-from spatialsearch.search.places import Place, search_place
-from spatialsearch.search.ray_folder import RAY_FOLDER
-from spatialsearch.search.tracking import SearchTracking
+from spatialsearch.search.places.driver_record import RESUME_FOLDER
+from spatialsearch.search.places.place import Place, search_place
+from spatialsearch.search.places.ray_folder import RAY_FOLDER
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.tracking.runs import SearchTracking
+from spatialsearch.search.tracking.store import Store
 
 
 def place_of(config: SearchConfig) -> Place:

@@ -14,9 +14,8 @@ from typing import Any
 
 from spatialsearch.errors import ConfigError
 from spatialsearch.redact import MASK, masked
-from spatialsearch.search.config import SearchConfig
-from spatialsearch.search.driver_record import RESUME_FOLDER, ready_folder
-from spatialsearch.search.mlflow_store import Store, check_store
+from spatialsearch.search.engine.session import MLFLOW_HTTP, environment, restored_environment
+from spatialsearch.search.engine.study import StudyWriter
 from spatialsearch.search.outcome.files import (
     SUMMARY_FILE,
     SearchSummary,
@@ -27,21 +26,22 @@ from spatialsearch.search.outcome.files import (
     write_results,
 )
 from spatialsearch.search.outcome.ranking import answer, on_seed_means
-from spatialsearch.search.places import Place, locate
-from spatialsearch.search.preflight import preflight
-from spatialsearch.search.ray_folder import (
+from spatialsearch.search.places.driver_record import PARENT_RECORD, RESUME_FOLDER, ready_folder
+from spatialsearch.search.places.place import Place, locate
+from spatialsearch.search.places.ray_folder import (
     RAY_FOLDER,
     disk_errors,
     prune_in_background,
     recorded_trials,
 )
+from spatialsearch.search.preflight.checks import preflight
 from spatialsearch.search.reporting import analyze_best, local_checkpoints, search_report
 from spatialsearch.search.reseed import reseed_front
 from spatialsearch.search.run_context import RunContext, place_of, search_tracking
-from spatialsearch.search.session import MLFLOW_HTTP, environment, restored_environment
-from spatialsearch.search.storage import S3, StorageConfig, endpoint_url, storage_uri
-from spatialsearch.search.study import StudyWriter
-from spatialsearch.search.tracking import PARENT_RECORD, SearchTracking, TrialRun, epoch_metrics
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.space.storage import S3, StorageConfig, endpoint_url, storage_uri
+from spatialsearch.search.tracking.runs import SearchTracking, TrialRun, epoch_metrics
+from spatialsearch.search.tracking.store import Store, check_store
 from spatialsearch.search.tune_run import fit_trials, search_trainable
 from spatialsearch.validation import tracking_uri as validated_uri
 

@@ -10,26 +10,26 @@ from typing import Any
 from ray import tune
 
 from spatialsearch.errors import ConfigError
-from spatialsearch.search.config import SearchConfig
-from spatialsearch.search.driver_record import DriverRecord, write_record
-from spatialsearch.search.mlflow_view import view_key, view_state
-from spatialsearch.search.outcome.rows import TrialRow, collect_rows
-from spatialsearch.search.places import Place, tune_storage
-from spatialsearch.search.progress import OnTail, TrialLines
-from spatialsearch.search.ray_compat import give_restored_tuner_callbacks
-from spatialsearch.search.ray_folder import recorded_trials
-from spatialsearch.search.reporting import warm_report
-from spatialsearch.search.run_context import RunContext
-from spatialsearch.search.session import environment, file_loggers, start_ray, tune_settings
-from spatialsearch.search.tracking_callback import MlflowCallback
-from spatialsearch.search.trainable import spatial_trainable, train_trial
-from spatialsearch.search.tune_space import (
+from spatialsearch.search.engine.progress import OnTail, TrialLines
+from spatialsearch.search.engine.ray_compat import give_restored_tuner_callbacks
+from spatialsearch.search.engine.session import environment, file_loggers, start_ray, tune_settings
+from spatialsearch.search.engine.trainable import spatial_trainable, train_trial
+from spatialsearch.search.engine.tune_space import (
     param_space,
     scheduler,
     searcher,
     trial_folder,
     trial_plan,
 )
+from spatialsearch.search.outcome.rows import TrialRow, collect_rows
+from spatialsearch.search.places.driver_record import DriverRecord, write_record
+from spatialsearch.search.places.place import Place, tune_storage
+from spatialsearch.search.places.ray_folder import recorded_trials
+from spatialsearch.search.reporting import warm_report
+from spatialsearch.search.run_context import RunContext
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.tracking.callback import MlflowCallback
+from spatialsearch.search.tracking.view import view_key, view_state
 
 
 def search_trainable(config: SearchConfig, function: Any = train_trial) -> Any:

@@ -56,10 +56,10 @@ GROUPS = {
     "python": Group(
         modules=("spatialsearch/segregation.py", "spatialsearch/checkpoint.py",
                  "spatialsearch/costs.py", "spatialsearch/cpu_costs.py",
-                 "spatialsearch/search/config.py", "analysis/split.py",
+                 "spatialsearch/search/space/config.py", "analysis/split.py",
                  "spatialsearch/pareto.py"),
         # Ray workers import the installed package, not mutmut's copy
-        tests=("-m", "not slow", "--ignore=tests/test_trainable.py")),
+        tests=("-m", "not slow", "--ignore=tests/search/engine/test_trainable.py")),
     "kernels": Group(
         modules=("spatialsearch/kernels.py", "spatialsearch/kernels_network.py"),
         tests=("tests/test_kernels.py", "tests/test_costs.py",

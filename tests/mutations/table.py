@@ -26,14 +26,14 @@ MUTANTS = [
     ("trainer: alpha and beta swapped", "spatialsearch/train.py",
      "cost.norm, cost.proximity,\n                                         cost.transport,",
      "cost.norm, cost.transport,\n                                         cost.proximity,"),
-    ("MLflow de-duplication on resume: <= -> <", "spatialsearch/search/tracking.py",
+    ("MLflow de-duplication on resume: <= -> <", "spatialsearch/search/tracking/runs.py",
      "if step <= self.logged_steps.get(run_id, 0):",
      "if step < self.logged_steps.get(run_id, 0):"),
     ("checkpoint written straight to its target", "spatialsearch/checkpoint.py",
      '    target = Path(path)\n    target.parent.mkdir(parents=True, exist_ok=True)\n',
      '    target = Path(path)\n    target.parent.mkdir(parents=True, exist_ok=True)\n'
      '    with open(target, "wb") as file:\n        torch.save(obj, file)\n    return\n'),
-    ("YAML bound: grace_period > epochs -> >=", "spatialsearch/search/config.py",
+    ("YAML bound: grace_period > epochs -> >=", "spatialsearch/search/space/config.py",
      "config.scheduler.grace_period > config.epochs",
      "config.scheduler.grace_period >= config.epochs"),
 ]

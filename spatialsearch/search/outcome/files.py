@@ -15,15 +15,15 @@ from typing import Any, Sequence
 
 from spatialsearch import metrics as m
 from spatialsearch.redact import masked
-from spatialsearch.search.constraints import Constraint
-from spatialsearch.search.objectives import Objective
-from spatialsearch.search.mlflow_view import view_key
 from spatialsearch.search.outcome.ranking import ParetoFront, Spread, rank
 from spatialsearch.search.outcome.rows import TrialRow
-from spatialsearch.search.places import locate
-from spatialsearch.search.ray_folder import BEST_FILE
+from spatialsearch.search.places.place import locate
+from spatialsearch.search.places.ray_folder import BEST_FILE
 from spatialsearch.search.run_context import RunContext
-from spatialsearch.search.tracking import SearchTracking
+from spatialsearch.search.space.constraints import Constraint
+from spatialsearch.search.space.objectives import Objective
+from spatialsearch.search.tracking.runs import SearchTracking
+from spatialsearch.search.tracking.view import view_key
 
 _logger = logging.getLogger(__name__)
 

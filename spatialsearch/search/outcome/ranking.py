@@ -27,10 +27,10 @@ import numpy as np
 
 from spatialsearch import metrics as m
 from spatialsearch.pareto import hypervolume, oriented, pareto_indices, rank_order
-from spatialsearch.search.config import SearchConfig
-from spatialsearch.search.objectives import Objective
 from spatialsearch.search.outcome.rows import TrialRow
 from spatialsearch.search.run_context import RunContext
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.space.objectives import Objective
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from spatialsearch import metrics as m
-from spatialsearch.search.config import SearchConfig
-from spatialsearch.search.constraints import feasible
-from spatialsearch.search.places import Place
-from spatialsearch.search.ray_folder import BEST_FILE
+from spatialsearch.search.places.place import Place
+from spatialsearch.search.places.ray_folder import BEST_FILE
+from spatialsearch.search.space.config import SearchConfig
+from spatialsearch.search.space.constraints import feasible
 
 _logger = logging.getLogger(__name__)
 

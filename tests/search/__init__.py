@@ -1,0 +1,1 @@
+"""Tests of the search half, one folder per room of spatialsearch/search/."""
