@@ -33,11 +33,13 @@ train: $(STAMP)
 
 # Debian packages the tests use, installed as root (else their tests are skipped): chromium
 # drives the MLflow UI test (tests/test_ui.py); dataset-fashion-mnist is the real
-# Fashion-MNIST (tests/test_fashion.py, the slow paper-effect test, search_spaces/fashion.yaml)
+# Fashion-MNIST (tests/test_fashion.py, the slow paper-effect test, search_spaces/fashion.yaml);
+# postgresql is the tracking store for clusters (tests/search/tracking/, tests/postgres_server.py)
 system-packages:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	  test -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz \
 	    || missing="$$missing dataset-fashion-mnist"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

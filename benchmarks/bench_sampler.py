@@ -1,6 +1,7 @@
-"""The sampler's cost per suggestion as a study grows: before (rung-matched counts over all
-pairs at every suggestion) and after (counts kept incrementally), against Optuna's own
-TPESampler, in one run.
+"""The sampler's cost per suggestion and MO-ASHA's per decision as a search grows: before
+(rung-matched counts over all pairs at every suggestion; a decision ranking every vector of
+its rung) and after (counts kept incrementally; a decision ranking the last 1,000), against
+Optuna's own TPESampler, in one run.
 
 A synthetic study of n finished trials, two objectives, MO-ASHA's shape: 3 in 4 trials
 PRUNED at a rung (epochs 5, 10, 20, 40 of 50), values drawn at random and improving with
@@ -92,6 +93,26 @@ def per_suggestion(kind: str, trials: int, repeats: int) -> tuple[float, float]:
     return 1000 * float(np.median(times)), float(np.max(peaks))
 
 
+def per_decision(trials: int, window: int, repeats: int) -> float:
+    """Median ms of MultiObjectiveASHA.decide for a newcomer at a rung already holding
+    `trials` vectors (two objectives, random)."""
+    from spatialsearch.search.engine.moasha import MultiObjectiveASHA
+
+    rng = np.random.default_rng(0)
+    scheduler = MultiObjectiveASHA(["a", "b"], ["max", "max"], max_t=50, grace_period=5,
+                                   reduction_factor=4, window=window)
+    rung = scheduler.rungs[5]
+    for index, (a, b) in enumerate(rng.random((trials, 2))):
+        rung[f"t{index}"] = (float(a), float(b))
+    times = []
+    for repeat in range(repeats):
+        a, b = rng.random(2)
+        started = time.perf_counter()
+        scheduler.decide(f"new{repeat}", {"epoch": 5, "a": float(a), "b": float(b)})
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, nargs="+", default=[1000, 4000, 10000])
@@ -108,6 +129,14 @@ def main() -> None:
             record("sampler", trials=trials, kind=kind, ms=ms, peak_mib=mib)
             rows.append([f"{trials:,}", kind, f"{ms:.1f}", f"{mib:.1f}"])
     print(table(rows, ["finished trials", "sampler", "ms per suggestion", "peak MiB added"]))
+    decisions = []
+    for trials in args.trials:
+        for label, window in (("all vectors (before)", trials + args.repeats),
+                              ("window 1,000 (after)", 1000)):
+            ms = per_decision(trials, window, args.repeats)
+            record("decision", trials=trials, kind=label, ms=ms)
+            decisions.append([f"{trials:,}", label, f"{ms:.2f}"])
+    print(table(decisions, ["vectors at the rung", "MO-ASHA decision", "ms per decision"]))
 
 
 if __name__ == "__main__":

@@ -36,3 +36,26 @@ def s3_endpoint(tmp_path_factory):
     from tests.s3_server import serve
 
     yield from serve(tmp_path_factory.mktemp("moto") / "moto.log")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/postgres_server.py),
+    skipped with the reason where it cannot run; its admin URI."""
+    from tests.postgres_server import serve, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    yield from serve()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request, tmp_path):
+    """The same test against each database store MLflow runs on: a new SQLite file, and a new
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    from tests.postgres_server import new_database
+
+    return new_database(request.getfixturevalue("postgres_admin"))

@@ -92,7 +92,8 @@ class Scratch:
     def claims(self, words: list[str]) -> None:
         assert self.grid is not None, "make paper runs before claims in the README"
         printed = self.run([str(BIN / "spatialsearch"), "claims", str(self.grid)])
-        assert "| concatenate | costs |" in printed and "| claim | measured | holds |" in printed
+        assert "| concatenate, α 1, β 10 |" in printed
+        assert "| claim | costs vs none | test | p | Holm p | verdict |" in printed
 
     def train(self, words: list[str]) -> None:
         self.trained = self.root / "train"

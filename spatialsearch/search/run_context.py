@@ -54,7 +54,11 @@ class RunContext:
 
 
 def search_tracking(config: SearchConfig) -> SearchTracking:
-    """The search's MLflow runs on its store (opened later, by the Tune run's callback)."""
-    artifacts = None if config.tracking_uri else config.folder / "mlartifacts"
+    """The search's MLflow runs on its store (opened later, by the Tune run's callback). A
+    store without a server (SQLite, PostgreSQL, ...) keeps a new experiment's artifacts in
+    the search folder; MLflow's own default would be ./mlruns wherever the driver runs. A
+    server keeps its own."""
+    served = config.tracking_uri.startswith(("http://", "https://", "databricks"))
+    artifacts = None if served else config.folder / "mlartifacts"
     return SearchTracking(Store(tracking_uri(config), config.experiment, artifacts),
                           config.name, config.source_hash, config.folder)

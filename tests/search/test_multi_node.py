@@ -28,7 +28,7 @@ from tests.processes import kill_tree, tree
 from tests.s3_server import filesystem, free_port, objects
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 #: the head notices a dead node within ~5 s (Ray's default is ~30 s)
 EPOCHS = 40  # ~0.2 s each: a trial lasts long enough to be caught on node A

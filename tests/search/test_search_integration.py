@@ -29,7 +29,7 @@ from tests.processes import kill_tree
 from tests.servers import start_mlflow_server
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _space(tmp_path: Path, **extra) -> dict:
@@ -452,6 +452,18 @@ def test_disk_full_mid_search_is_one_clear_error_and_finished_trials_are_kept(
         subprocess.run(["umount", "-l", str(small)], check=False)
 
 
+def _journal_state(path: Path) -> dict:
+    """MO-ASHA's journal (one JSON line per decision) as rungs -> trial -> vector, in the
+    order decided, and the trials stopped."""
+    state: dict = {"rungs": {}, "stopped": []}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        state["rungs"].setdefault(str(entry["rung"]), {})[entry["trial"]] = entry["vector"]
+        if entry["stopped"]:
+            state["stopped"].append(entry["trial"])
+    return state
+
+
 def test_moasha_rungs_clock_and_parent_run_survive_a_sigkill_and_resume_elsewhere(tmp_path):
     """SIGKILL the driver after MO-ASHA's first rung decisions, then --resume as another
     machine would: the same shared-folder storage and MLflow server, an empty local output
@@ -464,6 +476,7 @@ def test_moasha_rungs_clock_and_parent_run_survive_a_sigkill_and_resume_elsewher
 
     from spatialsearch.pareto import oriented
     from spatialsearch.search.engine.moasha import continues
+    from spatialsearch.search.engine.tune_space import MOASHA_STATE
     from spatialsearch.search.places.driver_record import read_record
     from spatialsearch.search.places.place import Place
 
@@ -483,8 +496,8 @@ def test_moasha_rungs_clock_and_parent_run_survive_a_sigkill_and_resume_elsewher
         deadline, before, clock = time.time() + 240, None, None
         while time.time() < deadline and driver.poll() is None:
             time.sleep(0.2)
-            if (kept / "moasha_state.json").is_file() and (kept / "driver.json").is_file():
-                saved = json.loads((kept / "moasha_state.json").read_text())
+            if (kept / MOASHA_STATE).is_file() and (kept / "driver.json").is_file():
+                saved = _journal_state(kept / MOASHA_STATE)
                 clock = read_record(Place(LocalFileSystem(), str(kept)))
                 if len(saved["rungs"]["1"]) >= 4 and clock.parent_run_id:
                     before = saved
@@ -495,7 +508,7 @@ def test_moasha_rungs_clock_and_parent_run_survive_a_sigkill_and_resume_elsewher
         resumed = _driver(space, "--resume", "--output", str(tmp_path / "elsewhere"))
         output, _ = resumed.communicate(timeout=400)
         assert resumed.returncode == 0, output
-        after = json.loads((kept / "moasha_state.json").read_text())
+        after = _journal_state(kept / MOASHA_STATE)
         parents, _ = _children(MlflowClient(uri), "spatialsearch")
         assert [p.info.run_id for p in parents] == [clock.parent_run_id]
     finally:

@@ -25,12 +25,13 @@ Constraints (the search's `constraints`) rank each rung by constrained dominance
 feasible ones ranked among themselves as above, the infeasible ones by their summed
 violation, less first (a missing constrained metric violates without bound). So two
 infeasible trials can never stop the only feasible one.
-The rungs, the count of stopped trials and the decisions survive --resume (state_dict).
+The rungs, the count of stopped trials and the decisions survive --resume: each decision is
+appended to a journal (places/journal.py) and replayed by a restored scheduler.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -44,9 +45,14 @@ from spatialsearch.pareto import (
     oriented,
     valid_rows,
 )
+from spatialsearch.search.places.journal import Journal
 from spatialsearch.search.places.place import Place
 from spatialsearch.search.places.saved_state import SavedAttributes
 from spatialsearch.search.space.constraints import Constraint
+
+
+#: the vectors of a rung a decision ranks the newcomer among (MultiObjectiveASHA's window)
+WINDOW = 1000
 
 
 def _number(value: Any) -> float:
@@ -117,15 +123,19 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         max_t: a trial's full length in `time_attr` units (epochs).
         grace_period, reduction_factor: ASHA's.
         time_attr: the result key counting progress.
-        state: where the rungs and the stopped trials are saved after each decision (the
-            search's resume folder, in its storage), and read back before the first
-            decision of a resumed search: Tune 2.60 restores a scheduler as it was pickled
-            when the search began.
+        state: where each decision is appended (places.journal.Journal: the search's resume
+            folder, in its storage), and read back before the first decision of a resumed
+            search: Tune 2.60 restores a scheduler as it was pickled when the search began.
+        window: a rung's decision ranks the newcomer among the last `window` vectors
+            recorded there, so a decision costs the same at trial 10,000 as at trial 1,000
+            (ranking all vectors costs O(n^2) per decision); up to `window` trials per rung
+            the decisions are exactly ASHA's over all of them.
     """
 
     def __init__(self, metrics: Sequence[str], modes: Sequence[str], *, max_t: int,
                  grace_period: int, reduction_factor: int, time_attr: str = m.EPOCH,
-                 state: Place | None = None, constraints: Sequence[Constraint] = ()) -> None:
+                 state: Place | None = None, constraints: Sequence[Constraint] = (),
+                 window: int = WINDOW) -> None:
         super().__init__()
         self.metrics, self.modes = tuple(metrics), tuple(modes)
         self.constraints = tuple(constraints)
@@ -133,7 +143,10 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         self.rungs = {epoch: {} for epoch in rung_epochs(max_t, grace_period, reduction_factor)
                       if epoch < max_t}  # rung epoch -> trial id -> raw objective vector
         self.stopped_trials: list[str] = []
+        self._stopped: set[str] = set()
+        self.window = window
         self.state, self._loaded = state, state is None
+        self.journal = Journal(state) if state is not None else None
 
     @property
     def stopped(self) -> int:
@@ -158,6 +171,19 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
                                                        for v in vector)
                                           for trial, vector in recorded.items()}
         self.stopped_trials = list(saved["stopped"])
+        self._stopped = set(self.stopped_trials)
+
+    def replay(self, entries: Sequence[dict[str, Any]]) -> None:
+        """The decisions of a journal, in order: each records a vector at a rung and whether
+        the trial stopped there."""
+        for entry in entries:
+            epoch = int(entry["rung"])
+            if epoch in self.rungs:
+                self.rungs[epoch][entry["trial"]] = tuple(
+                    math.nan if v is None else float(v) for v in entry["vector"])
+            if entry["stopped"] and entry["trial"] not in self._stopped:
+                self.stopped_trials.append(entry["trial"])
+                self._stopped.add(entry["trial"])
 
     def set_search_properties(self, metric: Any, mode: Any, **spec: Any) -> bool:
         return True  # the objectives are our own; Tune's single metric does not apply
@@ -167,10 +193,9 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         rung and it does not pass ASHA's cutoff there (continues); a trial stopped before
         (a result replayed after --resume) is stopped again."""
         if not self._loaded:
-            if self.state.exists():
-                self.load_state_dict(json.loads(self.state.read_text()))
+            self.replay(self.journal.entries())
             self._loaded = True
-        if trial_id in self.stopped_trials:
+        if trial_id in self._stopped:
             return TrialScheduler.STOP
         recorded = self.rungs.get(result.get(self.time_attr))
         if recorded is None or trial_id in recorded:
@@ -178,14 +203,19 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         recorded[trial_id] = tuple(_number(result.get(key)) for key in self.metrics) + tuple(
             _number(result.get(c.metric)) for c in self.constraints)
         # the newest vector is the last row: dicts keep insertion order
-        raw = np.array(list(recorded.values()), dtype=float)
+        recent = itertools.islice(reversed(recorded.values()), self.window + 1)
+        raw = np.array(list(recent)[::-1], dtype=float)
         points = oriented(raw[:, :len(self.metrics)], self.modes)
         going_on = continues(points[:-1], points[-1], self.reduction_factor,
                              self._violations(raw[:, len(self.metrics):]))
         if not going_on:
             self.stopped_trials.append(trial_id)
-        if self.state is not None:
-            self.state.write_bytes(json.dumps(self.state_dict()).encode())
+            self._stopped.add(trial_id)
+        if self.journal is not None:
+            self.journal.append({"rung": result.get(self.time_attr), "trial": trial_id,
+                                 "vector": [None if math.isnan(v) else v
+                                            for v in recorded[trial_id]],
+                                 "stopped": not going_on})
         return TrialScheduler.CONTINUE if going_on else TrialScheduler.STOP
 
     def _violations(self, bounded: np.ndarray) -> np.ndarray | None:

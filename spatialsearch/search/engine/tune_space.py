@@ -145,7 +145,7 @@ def searcher(config: SearchConfig) -> Any:
 
 
 #: MO-ASHA's rungs and stopped trials, in the search's resume folder (driver_record.py)
-MOASHA_STATE = "moasha_state.json"
+MOASHA_STATE = "moasha_journal"  # a JSON-lines file (or, on S3, a folder of entries)
 
 
 def scheduler(config: SearchConfig, kept: Place | None = None) -> Any:

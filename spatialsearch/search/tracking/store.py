@@ -1,8 +1,10 @@
 """Where a search logs: an MLflow store, checked and opened.
 
 A new SQLite store is a copy of an empty one built once per machine and MLflow version
-(seed_sqlite_store): MLflow's schema migrations cost ~1 s of CPU per new store. An experiment
-spatialsearch creates is tagged for the MLflow UI's model-training view.
+(seed_sqlite_store): MLflow's schema migrations cost ~1 s of CPU per new store. A database
+store (postgresql://, mysql://, mssql://) is reached once, with a short timeout, before MLflow
+opens it (reach_database). An experiment spatialsearch creates is tagged for the MLflow UI's
+model-training view.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def connect(tracking_uri: str, experiment: str,
     """
     if tracking_uri.startswith(SQLITE_PREFIX):
         seed_sqlite_store(Path(tracking_uri[len(SQLITE_PREFIX):]))
+    elif tracking_uri.split(":", 1)[0].split("+")[0] in DATABASE_SCHEMES:
+        reach_database(tracking_uri)
     location = artifact_folder.resolve().as_uri() if artifact_folder is not None else None
     try:
         client = MlflowClient(tracking_uri)  # a database store opens its driver here
@@ -59,6 +63,30 @@ def connect(tracking_uri: str, experiment: str,
         raise ConfigError(f"tracking_uri: cannot reach the MLflow store "
                           f"{masked(tracking_uri)!r}: {reason}") from None
     return client, experiment_id
+
+
+#: database stores MLflow opens itself (through SQLAlchemy), reached once before it does
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+CONNECT_SECONDS = 10
+
+
+def reach_database(uri: str) -> None:
+    """One connection to a database store, with a short timeout: MLflow retries a failing
+    one 10 times with backoff (~100 s) before it gives up. Raises ConfigError with the
+    driver's first line, masked."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": CONNECT_SECONDS}
+                                          if uri.startswith(("postgresql", "mysql")) else {})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+        cause = getattr(error, "orig", None) or error
+        reason = masked(str(cause).strip().splitlines()[0][:300])
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow store {masked(uri)!r}: "
+                          f"{reason}") from None
 
 
 def seed_sqlite_store(path: Path) -> None:
@@ -89,12 +117,22 @@ def seed_sqlite_store(path: Path) -> None:
 
 
 def check_store(uri: str, experiment: str) -> None:
-    """A clear ConfigError now if the store cannot be used: a server's /health, else opening
-    the store (cheap for anything but a new SQLite file)."""
+    """A clear ConfigError now if the store cannot be used: a server's /health; a database
+    reached once; opened, without creating the experiment (the search creates it later,
+    with its artifact folder)."""
     if uri.startswith(("http://", "https://")):
         check_server(uri)
-    else:
-        connect(uri, experiment)
+        return
+    if uri.split(":", 1)[0].split("+")[0] in DATABASE_SCHEMES:
+        reach_database(uri)
+    if uri.startswith(SQLITE_PREFIX):
+        seed_sqlite_store(Path(uri[len(SQLITE_PREFIX):]))
+    try:
+        MlflowClient(uri).get_experiment_by_name(experiment)
+    except (MlflowException, OSError, ConnectionError, ImportError) as error:
+        reason = masked(str(error).splitlines()[0][:300])
+        raise ConfigError(f"tracking_uri: cannot reach the MLflow store {masked(uri)!r}: "
+                          f"{reason}") from None
 
 
 def check_server(uri: str) -> None:

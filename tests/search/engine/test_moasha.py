@@ -138,3 +138,65 @@ def test_the_rung_state_survives_a_restart(tmp_path):
     after = build()
     assert after.decide("late", {"epoch": 1, "a": 0.05, "b": 0.05}) == "STOP"
     assert after.stopped == 4 and list(after.rungs[1])[-1] == "late"
+
+
+def test_each_decision_is_one_appended_line_and_a_replay_is_exact(tmp_path):
+    """The saved state is a journal: N decisions are N lines, the file only grows, and a
+    scheduler that replays it holds the same rungs and stopped trials, in order."""
+    import pyarrow.fs as pafs
+
+    from spatialsearch.search.places.place import Place
+
+    state = Place(pafs.LocalFileSystem(), str(tmp_path / "journal"))
+    build = lambda: MultiObjectiveASHA(["a", "b"], ["max", "min"], max_t=16,  # noqa: E731
+                                       grace_period=2, reduction_factor=2, state=state)
+    scheduler, rng, sizes = build(), np.random.default_rng(3), []
+    for step in range(40):
+        epoch = int(rng.choice([2, 4, 8]))
+        scheduler.decide(f"t{step % 25}", {"epoch": epoch, "a": float(rng.random()),
+                                           "b": float(rng.random())})
+        sizes.append((tmp_path / "journal").stat().st_size)
+    decided = sum(len(r) for r in scheduler.rungs.values())
+    lines = (tmp_path / "journal").read_text().splitlines()
+    assert len(lines) == decided and sizes == sorted(sizes)
+    again = build()
+    again.decide("probe-stopped-check", {"epoch": 3})  # any decision loads the journal
+    assert again.state_dict() == scheduler.state_dict()
+    with open(tmp_path / "journal", "a") as file:
+        file.write('{"rung": 2, "trial": "half')  # a crash mid-append
+    assert build().decide("x", {"epoch": 3}) == "CONTINUE"  # the partial line is skipped
+
+
+def test_a_journal_on_s3_appends_one_object_per_entry(s3_endpoint):
+    from spatialsearch.search.places.journal import Journal
+    from spatialsearch.search.places.place import Place, s3_filesystem
+    from spatialsearch.search.space.storage import StorageConfig
+    from tests.s3_server import filesystem, objects
+
+    filesystem(s3_endpoint).create_dir("bucket-journal")
+    place = Place(s3_filesystem(StorageConfig("s3://bucket-journal", s3_endpoint)),
+                  "bucket-journal/resume/moasha_journal")
+    journal = Journal(place)
+    for index in range(3):
+        journal.append({"rung": 2, "trial": f"t{index}", "vector": [index], "stopped": False})
+    assert [e["trial"] for e in Journal(place).entries()] == ["t0", "t1", "t2"]
+    assert len(objects(s3_endpoint, "bucket-journal")) == 3
+    later = Journal(place)
+    later.entries()
+    later.append({"rung": 4, "trial": "t0", "vector": [1], "stopped": True})
+    assert [e["rung"] for e in Journal(place).entries()] == [2, 2, 2, 4]
+
+
+def test_a_decision_ranks_the_newcomer_among_the_last_window_vectors():
+    """Vectors (v, v) recorded 0.9, 0.8, 0.1, then a newcomer 0.5. Over all of them the fronts
+    are 0.9, 0.8, 0.5, 0.1 (scores 0.5, -0.5, -1.5, -2.5): the newcomer's -1.5 is below the
+    median of the earlier scores (-0.5) and stops. In a window of 2 it meets 0.8 and 0.1 only
+    (scores 0.5, -0.5, -1.5): -0.5 reaches their median (-0.5) and goes on."""
+    def run(window):
+        scheduler = MultiObjectiveASHA(["a", "b"], ["max", "max"], max_t=8, grace_period=1,
+                                       reduction_factor=2, window=window)
+        for name, value in (("t0", 0.9), ("t1", 0.8), ("t2", 0.1)):
+            scheduler.decide(name, {"epoch": 1, "a": value, "b": value})
+        return scheduler.decide("new", {"epoch": 1, "a": 0.5, "b": 0.5})
+
+    assert run(2) == "CONTINUE" and run(1000) == "STOP"

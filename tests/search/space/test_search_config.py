@@ -154,7 +154,7 @@ def test_yaml_is_loaded_safely(tmp_path, capsys):
     assert not (tmp_path / "pwned").exists()
 
 
-SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
+SPACES = Path(__file__).resolve().parents[3] / "search_spaces"
 
 
 @pytest.mark.parametrize("path", sorted(SPACES.glob("*.yaml")), ids=lambda p: p.name)
