@@ -50,33 +50,6 @@ CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--virtual-time-budget=60000", "--dump-dom"]
 
 
-class OptunaClock:
-    """Seconds spent in optuna's Study.ask / tell and Trial._suggest while installed."""
-
-    def __init__(self) -> None:
-        import optuna
-
-        self.seconds = 0.0
-        self.saved = [(optuna.study.Study, "ask"), (optuna.study.Study, "tell"),
-                      (optuna.trial.Trial, "_suggest")]
-        self.originals = [getattr(owner, name) for owner, name in self.saved]
-        for (owner, name), original in zip(self.saved, self.originals):
-            setattr(owner, name, self._timed(original))
-
-    def _timed(self, original):
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - started
-        return timed
-
-    def remove(self) -> None:
-        for (owner, name), original in zip(self.saved, self.originals):
-            setattr(owner, name, original)
-
-
 class CallClock:
     """Seconds and calls of some methods while installed (owner, name) -> wrapped."""
 
@@ -99,6 +72,16 @@ class CallClock:
     def remove(self) -> None:
         for owner, name, original in self.saved:
             setattr(owner, name, original)
+
+
+class OptunaClock(CallClock):
+    """Seconds spent in optuna's Study.ask / tell and Trial._suggest while installed."""
+
+    def __init__(self) -> None:
+        import optuna
+
+        super().__init__((optuna.study.Study, "ask"), (optuna.study.Study, "tell"),
+                         (optuna.trial.Trial, "_suggest"))
 
 
 SYNTHETIC_EPOCHS = 10

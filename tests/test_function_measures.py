@@ -20,6 +20,7 @@ from spatialsearch.positions_split import kmeans, matched_order, positions_split
 from spatialsearch.segregation import layer_segregation
 from spatialsearch.selectivity import neuron_selectivity, selectivity
 from spatialsearch.train import Trainer
+from tests.test_segregation import wired_by_task
 
 
 def test_selectivity_known_answers():
@@ -43,16 +44,7 @@ def test_a_weak_preference_placed_tightly_saturates_segregation_not_selectivity(
 
 
 def test_selectivity_of_a_network_wired_by_task_is_one():
-    config = trial_config_from_dict({"datasets": ["digits"], "labels": 5, "layers": [4, 4]})
-    layers = build_model(config).spatial_layers
-    with torch.no_grad():
-        for layer in layers[1:]:
-            layer.weight.zero_()
-        layers[1].weight[0:2, 0:2] = 1.0
-        layers[1].weight[2:4, 2:4] = 1.0
-        layers[2].weight[0:5, 0:2] = 1.0
-        layers[2].weight[5:10, 2:4] = 0.5
-    assert selectivity(layers, 2, 5) == pytest.approx({0: 1.0, 1: 1.0})
+    assert selectivity(wired_by_task(0.5), 2, 5) == pytest.approx({0: 1.0, 1: 1.0})
 
 
 def test_kmeans_finds_separated_clusters_and_is_seeded():

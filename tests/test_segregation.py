@@ -164,10 +164,9 @@ def test_modularity_of_a_partition_that_ignores_the_weights_is_zero():
     assert abs(skewed) < 0.005 and abs(shuffled) < 0.005
 
 
-def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
-    """Every weight inside its task, tasks of equal strength: Q = 1 - 1/T for every pair."""
-    from spatialsearch.modularity import modularity
-
+def wired_by_task(second_task_weight: float = 1.0) -> list:
+    """Spatial layers of a [4, 4] digits network, every weight inside its task: hidden
+    neurons 0-1 and head 0-4 are task 0, neurons 2-3 and head 5-9 task 1."""
     _, model = _network([4, 4])
     layers = model.spatial_layers
     with torch.no_grad():
@@ -176,8 +175,15 @@ def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
         layers[1].weight[0:2, 0:2] = 1.0
         layers[1].weight[2:4, 2:4] = 1.0
         layers[2].weight[0:5, 0:2] = 1.0
-        layers[2].weight[5:10, 2:4] = 1.0
-    assert modularity(layers, 2, 5) == pytest.approx({0: 0.5, 1: 0.5})
+        layers[2].weight[5:10, 2:4] = second_task_weight
+    return layers
+
+
+def test_modularity_of_a_network_wired_by_task_is_one_minus_one_over_t():
+    """Every weight inside its task, tasks of equal strength: Q = 1 - 1/T for every pair."""
+    from spatialsearch.modularity import modularity
+
+    assert modularity(wired_by_task(), 2, 5) == pytest.approx({0: 0.5, 1: 0.5})
 
 
 def test_modularity_is_an_objective_with_chance_at_zero():
