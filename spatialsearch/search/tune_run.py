@@ -42,14 +42,16 @@ def search_trainable(config: SearchConfig, function: Any = train_trial) -> Any:
 def fit_trials(context: RunContext, trainable: Any, *, address: str | None,
                resume: bool) -> tuple[list[TrialRow], float]:
     """Run (or resume) the trials; every trial's row, and the seconds Tune's fit took. Every
-    queued MLflow write is done when this returns."""
+    queued MLflow write, and the tail's warm-up of the report's imports, are done when this
+    returns: the analysis after it imports the same modules, and two threads importing
+    matplotlib.pyplot at once fail ("partially initialized module")."""
     config, tracking = context.config, context.tracking
     mlflow = MlflowCallback(tracking)  # opens the store while Ray starts
     start_ray(address)
+    tail = OnTail(config.num_samples, config.max_concurrent_trials, [warm_report])
     callbacks = [mlflow, TrialLines(config.metric, config.mode, config.num_samples,
                                     also=[o.metric for o in config.objectives[1:]]),
-                 OnTail(config.num_samples, config.max_concurrent_trials, [warm_report]),
-                 *file_loggers()]
+                 tail, *file_loggers()]
     tuner = _tuner(config, trainable, callbacks, resume, context.experiment,
                    context.resume_folder)
     if resume:
@@ -66,6 +68,7 @@ def fit_trials(context: RunContext, trainable: Any, *, address: str | None,
         seconds = time.time() - fitting
     finally:
         mlflow.close()
+        tail.wait()
     return collect_rows(grid, config), seconds
 
 

@@ -86,6 +86,11 @@ class OnTail(tune.Callback):
         """Tune pickles callbacks into its experiment state: without the thread."""
         return {**self.__dict__, "thread": None}
 
+    def wait(self) -> None:
+        """Until the actions have run, if they were started."""
+        if self.thread is not None:
+            self.thread.join()
+
     def _run(self) -> None:
         for action in self.actions:
             action()

@@ -36,6 +36,30 @@ def test_a_search_of_fewer_trials_than_slots_starts_its_tail_at_its_first_end():
     assert calls == ["a"]
 
 
+def test_the_run_waits_for_its_tail_before_the_analysis_imports_the_same_modules():
+    """The tail warms the report's imports (matplotlib) in a thread; the analysis after the
+    Tune run imports them too, and two threads importing matplotlib.pyplot at once failed a
+    search's analysis ("partially initialized module"). wait() returns once the actions ran;
+    without a tail started it returns at once."""
+    import threading
+    import time
+
+    release, calls = threading.Event(), []
+
+    def slow() -> None:
+        release.wait(5)
+        time.sleep(0.05)
+        calls.append("warmed")
+
+    tail = progress.OnTail(num_samples=1, slots=2, actions=[slow])
+    progress.OnTail(num_samples=1, slots=2, actions=[slow]).wait()  # never started
+    tail.on_trial_complete(0, _trials(0, 1), SimpleNamespace(status="RUNNING"))
+    assert calls == []
+    release.set()
+    tail.wait()
+    assert calls == ["warmed"] and not tail.thread.is_alive()
+
+
 def test_trial_lines_count_ended_trials_and_keep_the_best_so_far(caplog):
     lines = progress.TrialLines("val_accuracy", "max", total=3)
     first, second = SimpleNamespace(trial_id="a"), SimpleNamespace(trial_id="b")
