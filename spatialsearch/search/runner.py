@@ -41,7 +41,7 @@ from spatialsearch.search.run_context import RunContext, place_of, search_tracki
 from spatialsearch.search.space.config import SearchConfig
 from spatialsearch.search.space.storage import S3, StorageConfig, endpoint_url, storage_uri
 from spatialsearch.search.tracking.runs import SearchTracking, TrialRun, epoch_metrics
-from spatialsearch.search.tracking.store import Store, check_store
+from spatialsearch.search.tracking.store import SQLITE_PREFIX, Store, check_store
 from spatialsearch.search.tune_run import fit_trials, search_trainable
 from spatialsearch.validation import tracking_uri as validated_uri
 
@@ -117,6 +117,8 @@ def sync_search(folder: str, tracking_uri: str | None = None,
             if masked(uri) == stored_uri:
                 (records / PARENT_RECORD).write_text(summary["mlflow"]["parent_run_id"] + "\n")
         artifacts = local / "mlartifacts" if local is not None and not tracking_uri else None
+        if artifacts is None and uri.startswith(SQLITE_PREFIX):  # beside a new SQLite store,
+            artifacts = Path(uri[len(SQLITE_PREFIX):]).parent / "mlartifacts"  # not ./mlruns
         tracking = SearchTracking(Store(uri, summary["mlflow"]["experiment"], artifacts),
                                   summary["search"], "", records)
         tracking.open()

@@ -143,7 +143,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
         self.rungs = {epoch: {} for epoch in rung_epochs(max_t, grace_period, reduction_factor)
                       if epoch < max_t}  # rung epoch -> trial id -> raw objective vector
         self.stopped_trials: list[str] = []
-        self._stopped: set[str] = set()
+        self._stopped: dict[str, int] = {}  # trial -> the rung epoch it was stopped at
         self.window = window
         self.state, self._loaded = state, state is None
         self.journal = Journal(state) if state is not None else None
@@ -171,7 +171,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
                                                        for v in vector)
                                           for trial, vector in recorded.items()}
         self.stopped_trials = list(saved["stopped"])
-        self._stopped = set(self.stopped_trials)
+        self._stopped = {trial: 0 for trial in self.stopped_trials}  # rung unknown: at once
 
     def replay(self, entries: Sequence[dict[str, Any]]) -> None:
         """The decisions of a journal, in order: each records a vector at a rung and whether
@@ -183,7 +183,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
                     math.nan if v is None else float(v) for v in entry["vector"])
             if entry["stopped"] and entry["trial"] not in self._stopped:
                 self.stopped_trials.append(entry["trial"])
-                self._stopped.add(entry["trial"])
+                self._stopped[entry["trial"]] = epoch
 
     def set_search_properties(self, metric: Any, mode: Any, **spec: Any) -> bool:
         return True  # the objectives are our own; Tune's single metric does not apply
@@ -191,12 +191,16 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
     def decide(self, trial_id: str, result: dict[str, Any]) -> str:
         """The decision for one result: CONTINUE unless it is the trial's first report at a
         rung and it does not pass ASHA's cutoff there (continues); a trial stopped before
-        (a result replayed after --resume) is stopped again."""
+        (its results replayed after --resume, from an earlier checkpoint) is stopped again
+        when it reaches the rung it was stopped at, so it trains exactly to that rung."""
         if not self._loaded:
             self.replay(self.journal.entries())
             self._loaded = True
         if trial_id in self._stopped:
-            return TrialScheduler.STOP
+            reached = result.get(self.time_attr)
+            if not isinstance(reached, (int, float)) or reached >= self._stopped[trial_id]:
+                return TrialScheduler.STOP
+            return TrialScheduler.CONTINUE
         recorded = self.rungs.get(result.get(self.time_attr))
         if recorded is None or trial_id in recorded:
             return TrialScheduler.CONTINUE
@@ -210,7 +214,7 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
                              self._violations(raw[:, len(self.metrics):]))
         if not going_on:
             self.stopped_trials.append(trial_id)
-            self._stopped.add(trial_id)
+            self._stopped[trial_id] = result.get(self.time_attr)
         if self.journal is not None:
             self.journal.append({"rung": result.get(self.time_attr), "trial": trial_id,
                                  "vector": [None if math.isnan(v) else v

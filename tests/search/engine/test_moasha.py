@@ -200,3 +200,22 @@ def test_a_decision_ranks_the_newcomer_among_the_last_window_vectors():
         return scheduler.decide("new", {"epoch": 1, "a": 0.5, "b": 0.5})
 
     assert run(2) == "CONTINUE" and run(1000) == "STOP"
+
+
+def test_a_trial_stopped_at_a_rung_retrains_to_that_rung_after_a_resume(tmp_path):
+    """Stopped at rung 2 just before the driver died, a trial restored from its epoch-1
+    checkpoint reports epoch 1 again: it goes on until it reaches rung 2 once more and stops
+    there, so it trains exactly to its rung (it used to stop at its first replayed epoch)."""
+    import pyarrow.fs as pafs
+
+    from spatialsearch.search.places.place import Place
+
+    state = Place(pafs.LocalFileSystem(), str(tmp_path / "journal"))
+    build = lambda: MultiObjectiveASHA(["a", "b"], ["max", "max"], max_t=8,  # noqa: E731
+                                       grace_period=2, reduction_factor=2, state=state)
+    first = build()
+    first.decide("good", {"epoch": 2, "a": 0.9, "b": 0.9})
+    assert first.decide("weak", {"epoch": 2, "a": 0.1, "b": 0.1}) == "STOP"
+    resumed = build()
+    assert resumed.decide("weak", {"epoch": 1, "a": 0.1, "b": 0.1}) == "CONTINUE"
+    assert resumed.decide("weak", {"epoch": 2, "a": 0.1, "b": 0.1}) == "STOP"
