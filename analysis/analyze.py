@@ -20,8 +20,8 @@ from analysis.record import record, save_recording
 from analysis.score import save_score, score
 from analysis.split import save_split, split
 from spatialsearch import metrics as m
+from spatialsearch.evaluation import active_neurons
 from spatialsearch.segregation import segregation
-from spatialsearch.train import active_neurons
 
 
 def describe(context: AnalysisContext, segregation_mean: float) -> str:

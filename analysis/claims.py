@@ -1,7 +1,7 @@
 """The paper's claims, checked on a finished grid search (search_spaces/paper.yaml).
 
 Every trial's best checkpoint is measured alike, with the measures a trial logs
-(spatialsearch.train.task_measures, on the validation split): accuracy, the task-free
+(spatialsearch.measures.task_measures, on the validation split): accuracy, the task-free
 positions split (diagonal - off-diagonal), selectivity, Barber's modularity Q and
 segregation. Trials that differ only in `seed` form one setting (every other key is kept
 apart), shown as mean ± SD over its seeds.
@@ -41,7 +41,10 @@ from analysis.statistics import (
 )
 from spatialsearch import metrics as m
 from spatialsearch.errors import ConfigError
-from spatialsearch.train import evaluate, task_measures
+from spatialsearch.evaluation import evaluate
+
+#: the input modes as the tables name them: (input, sampler)
+from spatialsearch.measures import task_measures
 
 #: the input modes as the tables name them: (input, sampler)
 MODES = {"concatenate": ("concatenate", None), "mix": ("mix", None),

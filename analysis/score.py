@@ -18,8 +18,8 @@ import numpy as np
 
 from analysis.context import AnalysisContext
 from analysis.split import Split
+from spatialsearch.evaluation import evaluate
 from spatialsearch.positions_split import matched_order
-from spatialsearch.train import evaluate
 
 
 class Score(NamedTuple):

@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
+from spatialsearch.evaluation import active_neurons  # noqa: E402
 from spatialsearch.segregation import ASSIGNMENTS, segregation  # noqa: E402
-from spatialsearch.train import Trainer, active_neurons  # noqa: E402
+from spatialsearch.train import Trainer  # noqa: E402
 
 RUNGS = {"digits": (5, 10, 20, 40), "FashionMNIST": (2, 4, 8, 12)}
 

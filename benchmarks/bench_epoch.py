@@ -23,7 +23,8 @@ from benchmarks.common import device_name, plain_network, record, table  # noqa:
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
 from spatialsearch.data.modes import TaskBatches  # noqa: E402
 from spatialsearch.data.sources import load_task_data  # noqa: E402
-from spatialsearch.train import Trainer, task_loss  # noqa: E402
+from spatialsearch.evaluation import task_loss  # noqa: E402
+from spatialsearch.train import Trainer  # noqa: E402
 from tests.idx_files import write_dataset  # noqa: E402
 
 

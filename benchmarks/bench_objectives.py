@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import record, table  # noqa: E402
 from spatialsearch import metrics as m  # noqa: E402
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
+from spatialsearch.evaluation import active_neurons, evaluate  # noqa: E402
 from spatialsearch.modularity import modularity  # noqa: E402
 from spatialsearch.positions_split import positions_split  # noqa: E402
 from spatialsearch.search.engine.moasha import rung_epochs  # noqa: E402
@@ -49,7 +50,7 @@ from spatialsearch.search.space.config import search_config_from_dict  # noqa: E
 from spatialsearch.search.space.storage import StorageConfig  # noqa: E402
 from spatialsearch.segregation import segregation  # noqa: E402
 from spatialsearch.selectivity import selectivity  # noqa: E402
-from spatialsearch.train import Trainer, active_neurons, evaluate  # noqa: E402
+from spatialsearch.train import Trainer  # noqa: E402
 
 CANDIDATES = (m.VAL_ACCURACY, m.POSITIONS_SPLIT, m.SELECTIVITY, m.MODULARITY, m.SEGREGATION)
 SEEDS = (1, 2, 3)

@@ -29,8 +29,9 @@ from benchmarks.common import (  # noqa: E402
 )
 from spatialsearch.config import trial_config_from_dict  # noqa: E402
 from spatialsearch.costs import CostWorkspace, penalised_backward, spatial_costs  # noqa: E402
+from spatialsearch.evaluation import task_loss  # noqa: E402
 from spatialsearch.models import build_model  # noqa: E402
-from spatialsearch.train import build_optimizer, task_loss  # noqa: E402
+from spatialsearch.train import build_optimizer  # noqa: E402
 
 
 def check_against_reference() -> None:

@@ -12,7 +12,9 @@ from analysis.context import open_checkpoint
 from spatialsearch.checkpoint import save_checkpoint
 from spatialsearch.cli import main
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.train import Trainer, evaluate, task_measures
+from spatialsearch.evaluation import evaluate
+from spatialsearch.measures import task_measures
+from spatialsearch.train import Trainer
 
 
 @pytest.mark.parametrize("setting, costs, mode", [

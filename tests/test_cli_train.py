@@ -15,7 +15,7 @@ from spatialsearch.checkpoint import load_checkpoint, load_model
 from spatialsearch.cli import main
 from spatialsearch.data.modes import TaskBatches
 from spatialsearch.data.sources import load_task_data
-from spatialsearch.train import evaluate
+from spatialsearch.evaluation import evaluate
 from tests.ids import plain_id
 
 REFERENCE = ("--datasets digits --labels 5 --input concatenate --layers 150 100 50 "

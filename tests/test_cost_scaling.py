@@ -8,7 +8,8 @@ import torch
 
 from spatialsearch import costs
 from spatialsearch.config import trial_config_from_dict
-from spatialsearch.train import Trainer, task_loss
+from spatialsearch.evaluation import task_loss
+from spatialsearch.train import Trainer
 from tests import reference
 
 ONE_STEP = {"datasets": ["digits"], "labels": 5, "layers": [6], "batch": 4096,

@@ -10,9 +10,10 @@ from torch.testing import assert_close
 
 from spatialsearch import costs
 from spatialsearch.config import trial_config_from_dict
+from spatialsearch.evaluation import task_loss
 from spatialsearch.layers import SpatialConv2d, SpatialLinear
 from spatialsearch.models import build_model
-from spatialsearch.train import Trainer, task_loss
+from spatialsearch.train import Trainer
 from tests import reference
 
 # float32 tolerance: sums of ~1e3 terms in float32 and the polynomial exp (rel. error 1e-5).

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from spatialsearch.config import trial_config_from_dict
+from spatialsearch.evaluation import active_neurons
 from spatialsearch.models import build_model
 from spatialsearch.segregation import UNASSIGNED, greedy_assignment, layer_segregation, segregation
-from spatialsearch.train import Trainer, active_neurons
+from spatialsearch.train import Trainer
 
 
 @pytest.mark.parametrize("num_tasks", [2, 3, 4])

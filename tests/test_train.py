@@ -11,8 +11,9 @@ from spatialsearch.config import trial_config_from_dict
 from spatialsearch.data.modes import TaskBatches
 from spatialsearch.data.sources import TaskData, TaskSet, load_task_data
 from spatialsearch.errors import CheckpointError, ConfigError
+from spatialsearch.evaluation import evaluate
 from spatialsearch.models import build_model
-from spatialsearch.train import Trainer, TrainingDiverged, build_optimizer, evaluate
+from spatialsearch.train import Trainer, TrainingDiverged, build_optimizer
 
 MODES = [("concatenate", "random"), ("mix", "random"), ("sequential", "random"),
          ("sequential", "task")]

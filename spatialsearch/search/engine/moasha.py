@@ -50,7 +50,6 @@ from spatialsearch.search.places.place import Place
 from spatialsearch.search.places.saved_state import SavedAttributes
 from spatialsearch.search.space.constraints import Constraint
 
-
 #: the vectors of a rung a decision ranks the newcomer among (MultiObjectiveASHA's window)
 WINDOW = 1000
 
