@@ -157,20 +157,11 @@ class MultiObjectiveASHA(SavedAttributes, FIFOScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         """The decisions so far, as JSON: rung -> trial -> vector (NaN as null), in the order
-        they were recorded, and the trials stopped."""
+        they were recorded, and the trials stopped (what a replay of the journal rebuilds)."""
         return {"rungs": {str(epoch): {trial: [None if math.isnan(v) else v for v in vector]
                                        for trial, vector in recorded.items()}
                           for epoch, recorded in self.rungs.items()},
                 "stopped": list(self.stopped_trials)}
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None:
-        for epoch, recorded in saved["rungs"].items():
-            if int(epoch) in self.rungs:
-                self.rungs[int(epoch)] = {trial: tuple(math.nan if v is None else float(v)
-                                                       for v in vector)
-                                          for trial, vector in recorded.items()}
-        self.stopped_trials = list(saved["stopped"])
-        self._stopped = {trial: 0 for trial in self.stopped_trials}  # rung unknown: at once
 
     def replay(self, entries: Sequence[dict[str, Any]]) -> None:
         """The decisions of a journal, in order: each records a vector at a rung and whether
